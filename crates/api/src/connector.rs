@@ -1,0 +1,67 @@
+//! The two traits a connector implements.
+
+use async_trait::async_trait;
+
+use crate::error::ConnectorError;
+use crate::metadata::{CredentialKind, Metadata};
+use crate::model::{Batching, CheckReport, CreateContext, ResetRequest, UserOutcome, UserPage};
+use crate::secret::Secret;
+use crate::settings::Settings;
+
+/// A live connection to one target: what the host calls during a job.
+///
+/// Calls arrive concurrently (up to the target's `concurrency`), so implementations
+/// share their session state behind locks. A connector classifies every failure
+/// with an [`ErrorKind`](crate::ErrorKind) and never retries on its own, except to
+/// refresh an expired token once; retries, backoff and rate limits are the host's.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// How resets are grouped into calls. The default is one user a call.
+    fn batching(&self) -> Batching {
+        Batching::SINGLE
+    }
+
+    /// Authenticates against the target (logging in once; later calls reuse the
+    /// session) and reports the account the connector acts as.
+    async fn check(&self) -> Result<CheckReport, ConnectorError>;
+
+    /// One page of the target's accounts, starting at `cursor` (`None` for the
+    /// first page). Pages are bounded: a target that answers with every user at
+    /// once is fetched once and handed out in pages.
+    async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
+        let _ = cursor;
+        Err(ConnectorError::unsupported(
+            "this connector cannot list users; name them with --user or --users",
+        ))
+    }
+
+    /// Asks the vendor for `count` new values of `kind`, which the host journals
+    /// and then sets with [`reset`](Self::reset) (capability
+    /// [`VendorValues`](crate::Capability::VendorValues)).
+    async fn generate(
+        &self,
+        kind: CredentialKind,
+        count: usize,
+    ) -> Result<Vec<Secret>, ConnectorError> {
+        let _ = (kind, count);
+        Err(ConnectorError::unsupported(
+            "this connector cannot ask the vendor for new values",
+        ))
+    }
+
+    /// Resets a batch, giving one outcome per user. An `Err` means the whole call
+    /// failed and says nothing about individual users (authentication refused,
+    /// rate limited, target unreachable, quota spent).
+    async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError>;
+}
+
+/// The static side of a connector: what it is and how to create one. This is the
+/// type the [`export_connector!`](crate::export_connector) macro exports.
+pub trait Plugin: Connector + Sized {
+    /// The connector's description and settings schema.
+    fn metadata() -> Metadata;
+
+    /// Creates a connector for one target from its checked settings. Must not
+    /// touch the network: [`Connector::check`] does that.
+    fn create(settings: Settings, context: CreateContext) -> Result<Self, ConnectorError>;
+}

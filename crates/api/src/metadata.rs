@@ -1,0 +1,459 @@
+//! What a connector says about itself before it is created: its name, the
+//! credential kinds and capabilities it offers, its settings schema, and the limits
+//! its vendor puts on passwords.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A connector's description, returned by [`Plugin::metadata`](crate::Plugin::metadata).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The connector's name, as written in a target's `connector` key
+    /// (`smartermail`, `oracle-cloud`): lower-case letters, digits and `-`.
+    pub name: String,
+    /// The connector's own version (usually its crate version).
+    pub version: String,
+    /// One line saying which system it talks to.
+    pub description: String,
+    /// The credential kinds it can reset. Never empty.
+    pub kinds: Vec<CredentialKind>,
+    /// What it can do beyond checking and resetting.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// The settings a target of this connector takes.
+    #[serde(default)]
+    pub settings: Vec<SettingSpec>,
+    /// Whether user ids compare without regard to case (e-mail addresses, AD
+    /// account names). The host uses it to de-duplicate users and to match
+    /// exclusions and the connector's own account.
+    #[serde(default)]
+    pub case_insensitive_ids: bool,
+    /// Limits the vendor puts on password values.
+    #[serde(default)]
+    pub password_rules: PasswordRules,
+}
+
+impl Metadata {
+    /// Metadata with a name, version and description, the `password` kind, and
+    /// nothing else; add the rest with the builder methods.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Metadata {
+            name: name.into(),
+            version: version.into(),
+            description: description.into(),
+            kinds: vec![CredentialKind::Password],
+            capabilities: Vec::new(),
+            settings: Vec::new(),
+            case_insensitive_ids: false,
+            password_rules: PasswordRules::default(),
+        }
+    }
+
+    /// Sets the credential kinds.
+    pub fn kinds(mut self, kinds: impl IntoIterator<Item = CredentialKind>) -> Self {
+        self.kinds = kinds.into_iter().collect();
+        self
+    }
+
+    /// Adds a capability.
+    pub fn capability(mut self, capability: Capability) -> Self {
+        self.capabilities.push(capability);
+        self
+    }
+
+    /// Adds a setting to the schema.
+    pub fn setting(mut self, spec: SettingSpec) -> Self {
+        self.settings.push(spec);
+        self
+    }
+
+    /// Declares that user ids compare without regard to case.
+    pub fn case_insensitive_ids(mut self) -> Self {
+        self.case_insensitive_ids = true;
+        self
+    }
+
+    /// Sets the vendor's password rules.
+    pub fn password_rules(mut self, rules: PasswordRules) -> Self {
+        self.password_rules = rules;
+        self
+    }
+
+    /// Whether the connector declares `capability`.
+    pub fn has(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
+    /// The schema entry for setting `name`.
+    pub fn setting_spec(&self, name: &str) -> Option<&SettingSpec> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+
+    /// Checks that the metadata is well formed: a valid name, at least one kind,
+    /// unique setting names, defaults of the declared type.
+    pub fn validate(&self) -> Result<(), String> {
+        if !is_valid_name(&self.name) {
+            return Err(format!(
+                "connector name `{}` is not valid: use lower-case letters, digits and `-`",
+                self.name
+            ));
+        }
+        if self.kinds.is_empty() {
+            return Err("the connector declares no credential kinds".into());
+        }
+        for (i, spec) in self.settings.iter().enumerate() {
+            if self.settings[..i].iter().any(|s| s.name == spec.name) {
+                return Err(format!("setting `{}` is declared twice", spec.name));
+            }
+            if let Some(default) = &spec.default {
+                if !spec.ty.accepts(default) {
+                    return Err(format!(
+                        "the default of setting `{}` is not a {}",
+                        spec.name, spec.ty
+                    ));
+                }
+                if spec.required {
+                    return Err(format!(
+                        "setting `{}` is required and has a default",
+                        spec.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` is a valid connector name: lower-case ASCII letters, digits and
+/// single `-`, starting with a letter.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+/// Which credential of an account to reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// The account's login or web password.
+    Password,
+    /// A SIP authentication password.
+    Sip,
+    /// A numeric voicemail or portal passcode.
+    Passcode,
+}
+
+impl CredentialKind {
+    /// All kinds, in a stable order.
+    pub const ALL: [CredentialKind; 3] = [
+        CredentialKind::Password,
+        CredentialKind::Sip,
+        CredentialKind::Passcode,
+    ];
+
+    /// The kind's name as written on the command line and in results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Password => "password",
+            CredentialKind::Sip => "sip",
+            CredentialKind::Passcode => "passcode",
+        }
+    }
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CredentialKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CredentialKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown credential kind `{s}`: use password, sip or passcode"))
+    }
+}
+
+/// An optional ability of a connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// [`Connector::list_users`](crate::Connector::list_users) enumerates the
+    /// target's accounts (needed for `--all`).
+    ListUsers,
+    /// [`Connector::generate`](crate::Connector::generate) asks the vendor for new
+    /// values, which the host then journals and sets like its own.
+    VendorValues,
+    /// The vendor can make and set a password itself
+    /// ([`NewPassword::VendorGenerated`](crate::NewPassword::VendorGenerated));
+    /// it may not tell rekey the value.
+    VendorReset,
+}
+
+impl Capability {
+    /// The capability's name as shown by `rekey connectors`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::ListUsers => "list_users",
+            Capability::VendorValues => "vendor_values",
+            Capability::VendorReset => "vendor_reset",
+        }
+    }
+}
+
+/// Limits the vendor puts on password values (kinds `password` and `sip`; passcodes
+/// are always digits), checked against the generator policy when the config is read
+/// and against known values before a job starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordRules {
+    /// The characters the vendor accepts.
+    #[serde(default)]
+    pub charset: Charset,
+    /// The longest password the vendor accepts, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+}
+
+impl PasswordRules {
+    /// Why `value` breaks these rules, if it does.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        if let Some(bad) = value.chars().find(|&c| !self.charset.allows(c)) {
+            let shown = if bad.is_ascii_graphic() {
+                format!("`{bad}`")
+            } else {
+                format!("U+{:04X}", u32::from(bad))
+            };
+            return Err(format!(
+                "it holds the character {shown}, and the vendor accepts only {}",
+                self.charset
+            ));
+        }
+        if let Some(max) = self.max_length {
+            let len = value.chars().count();
+            if len > max {
+                return Err(format!(
+                    "it is {len} characters long, and the vendor accepts at most {max}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A set of characters a vendor accepts in passwords.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Charset {
+    /// Any character but control characters.
+    #[default]
+    Any,
+    /// Printable ASCII: `!` to `~` and the space.
+    PrintableAscii,
+}
+
+impl Charset {
+    /// Whether the set holds `c`.
+    pub fn allows(self, c: char) -> bool {
+        match self {
+            Charset::Any => !c.is_control(),
+            Charset::PrintableAscii => c == ' ' || c.is_ascii_graphic(),
+        }
+    }
+}
+
+impl fmt::Display for Charset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Charset::Any => "characters other than control characters",
+            Charset::PrintableAscii => "printable ASCII characters",
+        })
+    }
+}
+
+/// One setting in a connector's schema (ConnId's configuration property).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingSpec {
+    /// The key in the target's config table.
+    pub name: String,
+    /// The value's type.
+    #[serde(rename = "type")]
+    pub ty: SettingType,
+    /// Whether the target must give it.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether it is a secret: given as `{ env = … }` or `{ file = … }`, never
+    /// printed, and delivered to the connector as a [`Secret`](crate::Secret).
+    #[serde(default)]
+    pub secret: bool,
+    /// The value used when the target does not give one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    /// The only values accepted, for a string setting with a closed set of values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    /// One or two sentences for the operator.
+    pub doc: String,
+}
+
+impl SettingSpec {
+    fn new(name: &str, ty: SettingType, doc: &str) -> Self {
+        SettingSpec {
+            name: name.to_owned(),
+            ty,
+            required: false,
+            secret: false,
+            default: None,
+            choices: Vec::new(),
+            doc: doc.to_owned(),
+        }
+    }
+
+    /// A string setting.
+    pub fn string(name: &str, doc: &str) -> Self {
+        Self::new(name, SettingType::String, doc)
+    }
+
+    /// A secret string setting.
+    pub fn secret(name: &str, doc: &str) -> Self {
+        let mut spec = Self::new(name, SettingType::String, doc);
+        spec.secret = true;
+        spec
+    }
+
+    /// A URL setting (`http` or `https`; the server's root).
+    pub fn url(name: &str, doc: &str) -> Self {
+        Self::new(name, SettingType::Url, doc)
+    }
+
+    /// An integer setting.
+    pub fn integer(name: &str, doc: &str) -> Self {
+        Self::new(name, SettingType::Integer, doc)
+    }
+
+    /// A boolean setting.
+    pub fn boolean(name: &str, doc: &str) -> Self {
+        Self::new(name, SettingType::Boolean, doc)
+    }
+
+    /// Marks the setting required.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Gives the setting a default.
+    pub fn default_value(mut self, value: impl Into<serde_json::Value>) -> Self {
+        self.default = Some(value.into());
+        self
+    }
+
+    /// Restricts a string setting to `choices`.
+    pub fn choices(mut self, choices: &[&str]) -> Self {
+        self.choices = choices.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+}
+
+/// The type of a setting's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SettingType {
+    /// A string.
+    String,
+    /// An integer (at least 0).
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// An `http` or `https` URL naming a server's root.
+    Url,
+}
+
+impl SettingType {
+    /// Whether `value` has this type (URLs are checked further by
+    /// [`Settings`](crate::Settings)).
+    pub fn accepts(self, value: &serde_json::Value) -> bool {
+        match self {
+            SettingType::String | SettingType::Url => value.is_string(),
+            SettingType::Integer => value.as_u64().is_some(),
+            SettingType::Boolean => value.is_boolean(),
+        }
+    }
+}
+
+impl fmt::Display for SettingType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SettingType::String => "string",
+            SettingType::Integer => "integer",
+            SettingType::Boolean => "boolean",
+            SettingType::Url => "url",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["smartermail", "oracle-cloud", "x1"] {
+            assert!(is_valid_name(good), "{good}");
+        }
+        for bad in ["", "Oracle", "1x", "a_b", "a-", "a--b", "../x"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validate_catches_bad_defaults() {
+        let meta = Metadata::new("x", "1", "d")
+            .setting(SettingSpec::integer("batch_size", "n").default_value("ten"));
+        assert!(meta.validate().unwrap_err().contains("batch_size"));
+        let meta = Metadata::new("x", "1", "d")
+            .setting(SettingSpec::string("a", "d"))
+            .setting(SettingSpec::string("a", "d"));
+        assert!(meta.validate().unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn password_rules() {
+        let rules = PasswordRules {
+            charset: Charset::PrintableAscii,
+            max_length: Some(5),
+        };
+        assert!(rules.check("a b~!").is_ok());
+        assert!(rules.check("abcdef").unwrap_err().contains("at most 5"));
+        assert!(rules.check("é").unwrap_err().contains("U+00E9"));
+        assert!(PasswordRules::default().check("tab\there").is_err());
+    }
+
+    #[test]
+    fn kinds_parse() {
+        assert_eq!(
+            "sip".parse::<CredentialKind>().unwrap(),
+            CredentialKind::Sip
+        );
+        assert!(
+            "voicemail"
+                .parse::<CredentialKind>()
+                .unwrap_err()
+                .contains("passcode")
+        );
+    }
+}
