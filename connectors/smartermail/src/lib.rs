@@ -1,0 +1,277 @@
+//! rekey connector for SmarterMail (REST API v1, SmarterMail build 100.x and later).
+//!
+//! - Logs in once per run (`POST /api/v1/auth/authenticate-user`, JSON), then keeps
+//!   the access token fresh with the rotating refresh token
+//!   (`POST /api/v1/auth/refresh-token`) shortly before `accessTokenExpiration` and
+//!   once on a 401; never by logging in again, and never by two workers at once.
+//! - Checks the `success` flag of every reply: SmarterMail answers HTTP 200 to most
+//!   failures.
+//! - Lists users with `GET settings/domain/list-users` and sets a password with
+//!   `POST settings/domain/post-user`, one user a call, each with its own outcome.
+//! - When `domain` is set, `username` is a system administrator and the connector
+//!   manages that domain by impersonation
+//!   (`POST settings/sysadmin/manage-domain/{domain}`).
+
+mod api;
+mod session;
+
+use async_trait::async_trait;
+use rekey_api::{
+    Applied, Capability, CheckReport, Connector, ConnectorError, CreateContext, CredentialKind,
+    ErrorKind, Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec, Settings,
+    UserEntry, UserOutcome, UserPage,
+};
+use rekey_http::{HttpOptions, Method, StatusCode, VendorHttp};
+use tokio::sync::Mutex;
+
+use crate::api::{ListUsersReply, PostUserBody, PostUserData, Reply};
+use crate::session::Sessions;
+
+/// The message SmarterMail gives for an unknown user.
+const USER_DOES_NOT_EXIST: &str = "User does not exist.";
+
+/// Users handed out per `list_users` page.
+const PAGE_SIZE: usize = 1000;
+
+/// The SmarterMail connector.
+pub struct SmarterMail {
+    http: VendorHttp,
+    sessions: Sessions,
+    username: String,
+    /// The users fetched by the first page of a listing, handed out page by page.
+    directory: Mutex<Option<Vec<UserEntry>>>,
+}
+
+impl Plugin for SmarterMail {
+    fn metadata() -> Metadata {
+        Metadata::new(
+            "smartermail",
+            env!("CARGO_PKG_VERSION"),
+            "SmarterMail mail server (REST API v1)",
+        )
+        .kinds([CredentialKind::Password])
+        .capability(Capability::ListUsers)
+        .case_insensitive_ids()
+        .setting(SettingSpec::url("url", "The server's root, e.g. https://mail.example.com").required())
+        .setting(
+            SettingSpec::string(
+                "username",
+                "The administrator to log in as: a domain administrator's e-mail address, or a system administrator's name when domain is set",
+            )
+            .required(),
+        )
+        .setting(SettingSpec::secret("password", "That administrator's password").required())
+        .setting(SettingSpec::string(
+            "domain",
+            "The domain to manage when username is a system administrator (manage-domain impersonation)",
+        ))
+        .setting(rekey_http::allow_insecure_http_setting())
+        .setting(rekey_http::timeout_setting())
+    }
+
+    fn create(settings: Settings, context: CreateContext) -> Result<Self, ConnectorError> {
+        let options = HttpOptions::from_settings(&settings, &context);
+        let http = VendorHttp::new(settings.str("url")?, "/api/v1", &options)?;
+        let username = settings.str("username")?.to_owned();
+        let password = settings.secret("password")?.clone();
+        let domain = settings
+            .get_str("domain")
+            .map(str::to_owned)
+            .filter(|d| !d.is_empty());
+        Ok(SmarterMail {
+            sessions: Sessions::new(username.clone(), password, domain),
+            http,
+            username,
+            directory: Mutex::new(None),
+        })
+    }
+}
+
+impl SmarterMail {
+    /// Sends a request on the domain scope with a fresh token; on a 401 refreshes
+    /// once (unless another worker already did) and sends it again.
+    async fn domain_call<B: serde::Serialize + ?Sized>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&B>,
+    ) -> Result<rekey_http::Response, ConnectorError> {
+        let mut refreshed = false;
+        loop {
+            let (token, generation) = self.sessions.domain_token(&self.http).await?;
+            let mut request = self
+                .http
+                .request(method.clone(), segments)
+                .bearer_auth(token.expose())
+                .header("Accept", "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = self.http.send(request).await?;
+            match response.status() {
+                StatusCode::UNAUTHORIZED if !refreshed => {
+                    tracing::debug!("access token refused (401); refreshing once");
+                    self.sessions
+                        .refresh_after_401(&self.http, generation)
+                        .await?;
+                    refreshed = true;
+                }
+                StatusCode::UNAUTHORIZED => {
+                    self.sessions.forget().await;
+                    return Err(ConnectorError::auth_refused(
+                        "the server refused a freshly refreshed access token (401)",
+                    ));
+                }
+                StatusCode::FORBIDDEN => {
+                    return Err(ConnectorError::auth_refused(format!(
+                        "{} may not manage this domain's users (403): log in as a domain administrator, or as a system administrator with domain set",
+                        self.username
+                    )));
+                }
+                _ => return Ok(response),
+            }
+        }
+    }
+
+    async fn fetch_directory(&self) -> Result<Vec<UserEntry>, ConnectorError> {
+        let response = self
+            .domain_call::<()>(Method::GET, &["settings", "domain", "list-users"], None)
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = self.http.text(response).await?;
+            return Err(ConnectorError::fatal(format!(
+                "listing users failed with HTTP {status}: {}",
+                api::message_of(&body)
+            )));
+        }
+        let reply: ListUsersReply = self.http.json(response).await?;
+        if reply.success != Some(true) {
+            let message = reply.message.unwrap_or_else(|| "no message".into());
+            return Err(ConnectorError::fatal(format!(
+                "listing users failed: {message} (if username is a system administrator, set domain)"
+            )));
+        }
+        Ok(reply
+            .user_data
+            .into_iter()
+            .map(|user| UserEntry {
+                id: user.email_address,
+                name: user.full_name.filter(|n| !n.is_empty()),
+                disabled: user.security_flags.is_some_and(|f| f.is_disabled),
+            })
+            .collect())
+    }
+
+    async fn set_password(&self, user: &str, password: &Secret) -> Result<Applied, ConnectorError> {
+        let body = PostUserBody {
+            email: user,
+            user_data: PostUserData {
+                password: password.expose(),
+            },
+        };
+        let response = self
+            .domain_call(
+                Method::POST,
+                &["settings", "domain", "post-user"],
+                Some(&body),
+            )
+            .await?;
+        let status = response.status();
+        if status.is_client_error() {
+            let text = self.http.text(response).await?;
+            return Err(ConnectorError::rejected(format!(
+                "the server refused the request (HTTP {status}): {}",
+                api::message_of(&text)
+            )));
+        }
+        if !status.is_success() {
+            let text = self.http.text(response).await?;
+            return Err(ConnectorError::fatal(format!(
+                "HTTP {status}: {}",
+                api::message_of(&text)
+            )));
+        }
+        let reply: Reply = self.http.json(response).await?;
+        match (reply.success, reply.message) {
+            (Some(true), message) => Ok(Applied {
+                vendor_password: None,
+                detail: message.filter(|m| !m.is_empty()),
+            }),
+            (_, Some(message)) if message.trim() == USER_DOES_NOT_EXIST => {
+                Err(ConnectorError::user_not_found(message))
+            }
+            (_, Some(message)) if !message.is_empty() => Err(ConnectorError::rejected(message)),
+            _ => Err(ConnectorError::rejected(
+                "the server refused the change and gave no message",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for SmarterMail {
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        let detail = self.sessions.ensure(&self.http).await?;
+        Ok(CheckReport {
+            account: Some(self.username.clone()),
+            detail,
+        })
+    }
+
+    async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
+        let offset: usize = match &cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| ConnectorError::fatal(format!("unknown listing cursor `{c}`")))?,
+        };
+        let mut directory = self.directory.lock().await;
+        if offset == 0 || directory.is_none() {
+            *directory = Some(self.fetch_directory().await?);
+        }
+        let users = directory.as_ref().expect("just filled");
+        let end = (offset + PAGE_SIZE).min(users.len());
+        let page = users.get(offset..end).unwrap_or_default().to_vec();
+        let next = (end < users.len()).then(|| end.to_string());
+        if next.is_none() {
+            *directory = None;
+        }
+        Ok(UserPage { users: page, next })
+    }
+
+    async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+        if request.kind != CredentialKind::Password {
+            return Err(ConnectorError::unsupported(format!(
+                "SmarterMail has no {} credential",
+                request.kind
+            )));
+        }
+        let mut outcomes = Vec::with_capacity(request.items.len());
+        let mut stop: Option<ConnectorError> = None;
+        for item in request.items {
+            let result = match (&stop, &item.password) {
+                (Some(error), _) => Err(error.clone()),
+                (None, NewPassword::Known(password)) => {
+                    self.set_password(&item.user, password).await
+                }
+                (None, NewPassword::VendorGenerated) => Err(ConnectorError::unsupported(
+                    "SmarterMail cannot generate passwords itself; let rekey generate them",
+                )),
+            };
+            if let Err(error) = &result
+                && error.kind == ErrorKind::AuthRefused
+            {
+                // Every further call would be refused too.
+                stop = Some(error.clone());
+            }
+            outcomes.push(UserOutcome {
+                user: item.user,
+                result,
+            });
+        }
+        Ok(outcomes)
+    }
+}
+
+rekey_api::export_connector!(SmarterMail);

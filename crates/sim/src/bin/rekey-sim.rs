@@ -1,0 +1,94 @@
+//! `rekey-sim`: run a vendor simulator from the command line, for trying rekey by
+//! hand. Tests and the demo start simulators in-process instead.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
+use rekey_sim::{Behaviour, Faults};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Run a rekey vendor simulator on 127.0.0.1 until Ctrl-C"
+)]
+struct Cli {
+    #[command(subcommand)]
+    vendor: Vendor,
+}
+
+#[derive(Subcommand)]
+enum Vendor {
+    /// SmarterMail (REST API v1).
+    Smartermail {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Access-token lifetime in seconds.
+        #[arg(long, default_value_t = 900)]
+        token_lifetime: u64,
+    },
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Ordinary users to create.
+    #[arg(long, default_value_t = 20)]
+    users: usize,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Fraction of requests (0 to 1) answered with an injected 429 or 503.
+    #[arg(long, default_value_t = 0.0)]
+    fault_rate: f64,
+}
+
+impl CommonArgs {
+    fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            latency: Duration::from_millis(self.latency_ms),
+            faults: Faults {
+                rate: self.fault_rate,
+                statuses: vec![429, 503],
+                retry_after_secs: Some(1),
+                after_apply: 0.0,
+            },
+            seed: 1,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.vendor {
+        Vendor::Smartermail {
+            common,
+            token_lifetime,
+        } => {
+            let config = SmarterMailConfig {
+                users: common.users,
+                token_lifetime: Duration::from_secs(token_lifetime),
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..SmarterMailConfig::default()
+            };
+            let sim = SmarterMailSim::start(config).await?;
+            println!("SmarterMail simulator at {}", sim.url());
+            println!(
+                "domain administrator {} / {}; system administrator {} / {}",
+                sim.domain_admin(),
+                sim.config().admin_password,
+                sim.config().sysadmin,
+                sim.config().sysadmin_password
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Vendor API simulators for rekey's tests and demo.
+//!
+//! Each simulator is an HTTP server on 127.0.0.1 that speaks one vendor's protocol
+//! as `vendor-apis.md` describes it, with its quirks (HTTP 200 on failure, rotating
+//! refresh tokens, whole-batch failures, quotas), and is at least as strict as the
+//! real product: wrong content types, malformed bodies and expired tokens are
+//! refused. Every simulator also offers what tests need and vendors do not:
+//! latency, injected faults ([`Behaviour`]), a controllable clock ([`SimClock`]),
+//! and inspection of its state (each user's current password and the history of
+//! passwords set).
+//!
+//! Start one inside a tokio runtime and point a target's `url` at
+//! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
+
+// Handlers return early answers as `Err(Response)`; the size of that error does not
+// matter in a test server.
+#![allow(clippy::result_large_err)]
+
+pub mod common;
+pub mod smartermail;
+
+pub use common::{Behaviour, Faults, LoggedRequest, SimClock, SimServer};
