@@ -1,0 +1,375 @@
+//! The config file: where it is, what it holds, and what is wrong with it.
+//!
+//! ```toml
+//! [rekey]
+//! plugin_path = ["/opt/rekey/connectors"]
+//! state_dir = "/var/lib/rekey"
+//!
+//! [targets.mail]
+//! connector = "smartermail"
+//! concurrency = 8
+//! rate = 20
+//! exclude = ["admin@example.com"]
+//! url = "https://mail.example.com"       # the rest is the connector's own
+//! password = { env = "SM_ADMIN_PASSWORD" }
+//!
+//! [targets.mail.policy]
+//! length = 16
+//! ```
+
+mod secret_ref;
+mod settings;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use rekey_policy::{PasscodePolicy, PasswordPolicy};
+use serde::Deserialize;
+
+pub use secret_ref::read_secret_file;
+pub use settings::connector_settings;
+
+/// Keys of a target table that belong to the host, not the connector.
+const HOST_KEYS: &[&str] = &[
+    "connector",
+    "connector_file",
+    "concurrency",
+    "rate",
+    "exclude",
+    "policy",
+    "passcode_policy",
+];
+
+/// A loaded, checked config file.
+#[derive(Debug)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Whether only its owner can read it (literal secrets are allowed then).
+    pub private: bool,
+    /// `[rekey] plugin_path`, resolved against the config's directory.
+    pub plugin_path: Vec<PathBuf>,
+    /// `[rekey] state_dir`, resolved against the config's directory.
+    pub state_dir: Option<PathBuf>,
+    /// The targets, by name.
+    pub targets: BTreeMap<String, TargetConfig>,
+}
+
+/// One `[targets.NAME]` table.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// The table's name.
+    pub name: String,
+    /// The connector's name.
+    pub connector: String,
+    /// A library file to load instead of searching the plugin path.
+    pub connector_file: Option<PathBuf>,
+    /// Parallel requests.
+    pub concurrency: Option<u32>,
+    /// Requests a second.
+    pub rate: Option<f64>,
+    /// Users never to touch.
+    pub exclude: Vec<String>,
+    /// Generator policy for passwords and SIP passwords.
+    pub policy: PasswordPolicy,
+    /// Generator policy for passcodes.
+    pub passcode_policy: PasscodePolicy,
+    /// Everything else: the connector's settings, checked against its schema when
+    /// the target is opened.
+    pub settings: toml::Table,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekeySection {
+    #[serde(default)]
+    plugin_path: Vec<PathBuf>,
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The config file to use: `--config`, else `$REKEY_CONFIG`, else `./rekey.toml`.
+    pub fn locate(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+        if let Some(path) = flag {
+            return Ok(path.to_owned());
+        }
+        if let Some(path) = std::env::var_os("REKEY_CONFIG").filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(path));
+        }
+        let local = PathBuf::from("rekey.toml");
+        if local.is_file() {
+            return Ok(local);
+        }
+        bail!(
+            "no config file: give --config FILE, set REKEY_CONFIG, or create ./rekey.toml (see config/ for examples)"
+        )
+    }
+
+    /// Reads and checks the config at `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let private = is_private(path)?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| syntax_error(path, &text, &e))?;
+        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        let mut rekey = RekeySection::default();
+        let mut targets = BTreeMap::new();
+        for (key, value) in table {
+            match key.as_str() {
+                "rekey" => {
+                    rekey = value.try_into().map_err(|e: toml::de::Error| {
+                        anyhow!("{}: [rekey]: {}", path.display(), e.message())
+                    })?;
+                }
+                "targets" => {
+                    let toml::Value::Table(tables) = value else {
+                        bail!(
+                            "{}: `targets` must be tables: [targets.NAME]",
+                            path.display()
+                        );
+                    };
+                    for (name, value) in tables {
+                        let target = TargetConfig::parse(&name, value, &dir)
+                            .with_context(|| format!("{}: target `{name}`", path.display()))?;
+                        targets.insert(name, target);
+                    }
+                }
+                other => bail!(
+                    "{}: unknown section `{other}`: the config has [rekey] and [targets.NAME] tables",
+                    path.display()
+                ),
+            }
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            private,
+            plugin_path: rekey.plugin_path.into_iter().map(|p| dir.join(p)).collect(),
+            state_dir: rekey.state_dir.map(|p| dir.join(p)),
+            targets,
+        })
+    }
+
+    /// The target named `name`.
+    pub fn target(&self, name: &str) -> anyhow::Result<&TargetConfig> {
+        self.targets.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.targets.keys().map(String::as_str).collect();
+            if known.is_empty() {
+                anyhow!(
+                    "no target `{name}`: {} defines no targets",
+                    self.path.display()
+                )
+            } else {
+                anyhow!(
+                    "no target `{name}` in {}: its targets are {}",
+                    self.path.display(),
+                    known.join(", ")
+                )
+            }
+        })
+    }
+
+    /// The directory relative paths in the config are resolved against.
+    pub fn dir(&self) -> PathBuf {
+        self.path.parent().map(Path::to_owned).unwrap_or_default()
+    }
+}
+
+impl TargetConfig {
+    fn parse(name: &str, value: toml::Value, dir: &Path) -> anyhow::Result<TargetConfig> {
+        let toml::Value::Table(mut table) = value else {
+            bail!("must be a table");
+        };
+        let connector = match table.remove("connector") {
+            Some(toml::Value::String(connector)) => connector,
+            Some(_) => bail!("`connector` must be a string, the connector's name"),
+            None => bail!(
+                "`connector` is missing: name the connector, e.g. connector = \"smartermail\""
+            ),
+        };
+        if !rekey_api::is_valid_name(&connector) {
+            bail!(
+                "`connector = \"{connector}\"` is not a connector name (lower-case letters, digits and -)"
+            );
+        }
+        let connector_file = match table.remove("connector_file") {
+            Some(toml::Value::String(file)) => Some(dir.join(file)),
+            Some(_) => bail!("`connector_file` must be a string, the library's path"),
+            None => None,
+        };
+        let concurrency = match table.remove("concurrency") {
+            Some(toml::Value::Integer(n)) if (1..=1024).contains(&n) => Some(n as u32),
+            Some(_) => bail!("`concurrency` must be a whole number from 1 to 1024"),
+            None => None,
+        };
+        let rate = match table.remove("rate") {
+            Some(toml::Value::Integer(n)) if n > 0 => Some(n as f64),
+            Some(toml::Value::Float(f)) if f > 0.0 && f.is_finite() => Some(f),
+            Some(_) => bail!("`rate` must be a positive number (requests a second)"),
+            None => None,
+        };
+        let exclude = match table.remove("exclude") {
+            Some(value) => value
+                .try_into::<Vec<String>>()
+                .map_err(|_| anyhow!("`exclude` must be a list of user ids"))?,
+            None => Vec::new(),
+        };
+        let policy: PasswordPolicy = match table.remove("policy") {
+            Some(value) => value
+                .try_into()
+                .map_err(|e: toml::de::Error| anyhow!("[policy]: {}", e.message()))?,
+            None => PasswordPolicy::default(),
+        };
+        policy.generator().map_err(|e| anyhow!("[policy]: {e}"))?;
+        let passcode_policy: PasscodePolicy = match table.remove("passcode_policy") {
+            Some(value) => value
+                .try_into()
+                .map_err(|e: toml::de::Error| anyhow!("[passcode_policy]: {}", e.message()))?,
+            None => PasscodePolicy::default(),
+        };
+        passcode_policy
+            .generator()
+            .map_err(|e| anyhow!("[passcode_policy]: {e}"))?;
+        debug_assert!(HOST_KEYS.iter().all(|k| !table.contains_key(*k)));
+        Ok(TargetConfig {
+            name: name.to_owned(),
+            connector,
+            connector_file,
+            concurrency,
+            rate,
+            exclude,
+            policy,
+            passcode_policy,
+            settings: table,
+        })
+    }
+}
+
+/// Whether only the owner can read the file.
+#[cfg(unix)]
+fn is_private(path: &Path) -> anyhow::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?
+        .permissions()
+        .mode();
+    Ok(mode & 0o044 == 0)
+}
+
+/// Whether only the owner can read the file (not knowable here: assume not).
+#[cfg(not(unix))]
+fn is_private(_path: &Path) -> anyhow::Result<bool> {
+    Ok(false)
+}
+
+/// A TOML syntax error with its line and column, but without the line's text,
+/// which might hold a secret.
+fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error {
+    let position = error.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!(" at line {line}, column {column}")
+    });
+    anyhow!(
+        "{} is not valid TOML{}: {}",
+        path.display(),
+        position.unwrap_or_default(),
+        error.message()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn load(text: &str) -> anyhow::Result<Config> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        Config::load(file.path())
+    }
+
+    #[test]
+    fn reads_targets_and_host_keys() {
+        let config = load(
+            r#"
+            [rekey]
+            plugin_path = ["plugins"]
+            [targets.mail]
+            connector = "smartermail"
+            concurrency = 4
+            rate = 2.5
+            exclude = ["admin@example.com"]
+            url = "https://mail.example.com"
+            [targets.mail.policy]
+            length = 20
+            "#,
+        )
+        .unwrap();
+        let mail = config.target("mail").unwrap();
+        assert_eq!(mail.connector, "smartermail");
+        assert_eq!(mail.concurrency, Some(4));
+        assert_eq!(mail.rate, Some(2.5));
+        assert_eq!(mail.policy.length, 20);
+        assert_eq!(mail.policy.min_symbol, 1);
+        assert!(mail.settings.contains_key("url"));
+        assert!(!mail.settings.contains_key("policy"));
+        assert!(config.plugin_path[0].ends_with("plugins"));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let err = load("[targets.mail]\nurl = 'x'\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("`connector` is missing"),
+            "{err:#}"
+        );
+        let err = load("[rekey]\nplugins = []\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `plugins`"),
+            "{err:#}"
+        );
+        let err = load("[targets.mail]\nconnector = 'smartermail'\n[targets.mail.policy]\nlength = 8\nmin_lower = 9\n")
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("exceed the length 8"),
+            "{err:#}"
+        );
+        let err = load("[targets.mail]\nconnector = 'smartermail'\nconcurrency = 0\n").unwrap_err();
+        assert!(format!("{err:#}").contains("`concurrency`"), "{err:#}");
+        let err = load("[target.mail]\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown section `target`"),
+            "{err:#}"
+        );
+        let err = load("[targets.mail]\nconnector = '../x'\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not a connector name"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_do_not_quote_the_line() {
+        let err =
+            load("[targets.mail]\nconnector = 'smartermail'\npassword = \"hunter2\n").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("line 3"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn unknown_targets_list_the_known_ones() {
+        let config = load(
+            "[targets.mail]\nconnector = 'smartermail'\n[targets.pbx]\nconnector = 'broadworks'\n",
+        )
+        .unwrap();
+        let err = config.target("crm").unwrap_err();
+        assert!(err.to_string().contains("mail, pbx"), "{err}");
+    }
+}
