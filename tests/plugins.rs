@@ -1,0 +1,169 @@
+//! The plugin boundary: bad libraries are refused by name with exit 2, and a
+//! connector's panic fails only the call it happened in.
+
+use rekey_tests::{Scratch, connector_file_name, library, with_status};
+
+/// A scratch directory whose plugin directory holds `crate_name`'s library under
+/// connector `name`'s file name, and a target `t` of that connector.
+fn with_plugin(crate_name: &str, name: &str, settings: &str) -> Scratch {
+    let mut scratch = Scratch::new();
+    let dir = scratch.plugin_copy(crate_name, &connector_file_name(name));
+    scratch.env("REKEY_PLUGIN_PATH", dir.to_str().unwrap());
+    scratch.config(&format!(
+        "[targets.t]\nconnector = \"{name}\"\n{settings}\n"
+    ));
+    scratch
+}
+
+#[test]
+fn a_missing_library_is_named() {
+    let scratch = Scratch::new();
+    scratch.config("[targets.t]\nconnector = \"nosuch\"\n");
+    let run = scratch.run(&["check", "t"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&connector_file_name("nosuch")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("connector `nosuch` not found"),
+        "{}",
+        run.stderr
+    );
+
+    let scratch = Scratch::new();
+    scratch.config("[targets.t]\nconnector = \"faulty\"\nconnector_file = \"lib/missing.so\"\n");
+    let run = scratch.run(&["reset", "t", "--all", "--out", "r.csv"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("missing.so does not exist"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_library_without_the_entry_symbol_is_refused() {
+    let scratch = with_plugin("fixture_no_entry", "noentry", "");
+    let run = scratch.run(&["check", "t"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&connector_file_name("noentry")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("exports no `rekey_connector_entry_v1` symbol"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_library_of_another_abi_version_is_refused() {
+    let scratch = with_plugin("fixture_abi_v2", "future", "");
+    let run = scratch.run(&["reset", "t", "--user", "a", "--out", "r.csv"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&connector_file_name("future")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("speaks plugin ABI version 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(!scratch.path("r.csv").exists());
+}
+
+#[test]
+fn a_library_declaring_another_name_is_refused() {
+    let scratch = with_plugin("fixture_faulty", "other", "");
+    let run = scratch.run(&["check", "t"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&connector_file_name("other")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("declares itself as `faulty`, not `other`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_panic_in_reset_fails_that_call_and_the_run_goes_on() {
+    let scratch = with_plugin(
+        "fixture_faulty",
+        "faulty",
+        "panic_on = \"user2\"\nusers = 5",
+    );
+    let run = scratch.run(&[
+        "reset",
+        "t",
+        "--all",
+        "--out",
+        "results.csv",
+        "--concurrency",
+        "2",
+    ]);
+    run.expect_code(1);
+    let rows = scratch.results("results.csv");
+    assert_eq!(rows.len(), 5);
+    let failed = with_status(&rows, "failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].user, "user2");
+    assert!(
+        failed[0].detail.contains("panicked"),
+        "{}",
+        failed[0].detail
+    );
+    assert!(
+        failed[0].detail.contains("deliberate panic"),
+        "{}",
+        failed[0].detail
+    );
+    assert_eq!(with_status(&rows, "reset").len(), 4);
+}
+
+#[test]
+fn listing_connectors_survives_bad_libraries() {
+    let mut scratch = Scratch::new();
+    scratch.plugin_copy("fixture_no_entry", &connector_file_name("noentry"));
+    scratch.plugin_copy("fixture_abi_v2", &connector_file_name("future"));
+    let dir = scratch.plugin_copy("fixture_faulty", &connector_file_name("faulty"));
+    scratch.env("REKEY_PLUGIN_PATH", dir.to_str().unwrap());
+    let run = scratch.run(&["connectors"]);
+    run.expect_code(1);
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("faulty ")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("smartermail ")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("speaks plugin ABI version 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("exports no `rekey_connector_entry_v1`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = scratch.run(&["connectors", "show", "faulty"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("panic_on"), "{}", run.stdout);
+    assert!(library("fixture_faulty").exists());
+}
