@@ -178,6 +178,36 @@ impl Scratch {
         command
     }
 
+    /// Starts `rekey` with standard error captured; see [`Running`].
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start rekey");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (job_tx, job_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok)
+            {
+                if let Some(id) = line.strip_prefix("job ") {
+                    let _ = job_tx.send(id.trim().to_owned());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        Running {
+            child,
+            job: job_rx,
+            reader: Some(reader),
+        }
+    }
+
     /// Runs `rekey` and waits for it.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("run rekey"))
@@ -186,6 +216,44 @@ impl Scratch {
     /// Reads a CSV results file.
     pub fn results(&self, name: &str) -> Vec<ResultRecord> {
         read_results(&self.path(name))
+    }
+}
+
+/// A `rekey` process in the background.
+pub struct Running {
+    /// The process.
+    pub child: std::process::Child,
+    job: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    /// The job id `rekey` announced (`job <ID>` on standard error), waiting for it.
+    pub fn job_id(&self) -> String {
+        self.job
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("rekey announced no job")
+    }
+
+    /// Sends a signal by name (`INT`, `TERM`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process; returns its exit code (or -1 if killed by a signal)
+    /// and its standard error.
+    pub fn wait(mut self) -> (i32, String) {
+        let status = self.child.wait().expect("wait for rekey");
+        let stderr = self
+            .reader
+            .take()
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default();
+        (status.code().unwrap_or(-1), stderr)
     }
 }
 

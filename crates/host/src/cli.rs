@@ -51,6 +51,18 @@ pub enum Command {
     },
     /// Reset users' passwords on a target.
     Reset(Box<ResetArgs>),
+    /// List the journaled jobs: id, started, target, counts, state.
+    Jobs,
+    /// Finish an interrupted job.
+    Resume {
+        /// The job's id (or an unambiguous prefix of it).
+        job: String,
+    },
+    /// Show each user's outcome in a job (never passwords).
+    Report {
+        /// The job's id (or an unambiguous prefix of it).
+        job: String,
+    },
 }
 
 /// `rekey connectors show NAME`.

@@ -1,26 +1,11 @@
 //! `rekey`: reset many users' passwords at once on vendor systems through their REST
-//! APIs. The host knows no vendor: connectors are plugin libraries, chosen by the
-//! config. This binary is a thin layer over its modules: the command line
-//! ([`cli`]), the config ([`config`]), connector discovery ([`plugins`]), targets
-//! ([`target`]), the job engine ([`engine`]) and the results file ([`results`]).
-
-mod cli;
-mod commands;
-mod config;
-mod engine;
-mod exit;
-mod logging;
-mod plugins;
-mod progress;
-mod results;
-mod target;
-mod users_file;
+//! APIs. See the `rekey_host` library for how it works.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-use crate::exit::Exit;
+use rekey_host::exit::Exit;
+use rekey_host::{cli, commands, logging};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -26,9 +26,17 @@ impl Context {
     /// The state directory: `[rekey] state_dir`, else `$XDG_STATE_HOME/rekey`, else
     /// `~/.local/state/rekey`.
     pub fn state_root(&self) -> anyhow::Result<PathBuf> {
-        if let Some(dir) = &self.config.state_dir {
-            return Ok(dir.clone());
+        match &self.config.state_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => default_state_root(),
         }
+    }
+}
+
+/// The state directory when the config names none: `$XDG_STATE_HOME/rekey`, else
+/// `~/.local/state/rekey`.
+pub fn default_state_root() -> anyhow::Result<PathBuf> {
+    {
         if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
             return Ok(PathBuf::from(dir).join("rekey"));
         }

@@ -281,6 +281,25 @@ impl SmarterMailSim {
     pub fn refreshes(&self) -> usize {
         lock(&self.shared.inner).refreshes
     }
+
+    /// Revokes every access and refresh token, as an administrator signing all
+    /// sessions out would: clients must log in again.
+    pub fn revoke_sessions(&self) {
+        let mut inner = lock(&self.shared.inner);
+        inner.access.clear();
+        inner.refresh.clear();
+    }
+
+    /// Changes a mailbox's password behind the client's back (an administrator
+    /// rotating the domain admin's password, say).
+    pub fn set_password(&self, email: &str, password: &str) {
+        if let Some(mailbox) = lock(&self.shared.inner)
+            .mailboxes
+            .get_mut(&email.to_lowercase())
+        {
+            mailbox.password = password.to_owned();
+        }
+    }
 }
 
 fn iso(time: SystemTime) -> String {

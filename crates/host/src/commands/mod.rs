@@ -2,7 +2,11 @@
 
 mod check;
 mod connectors;
+mod job;
+mod jobs;
 mod reset;
+mod resume;
+mod signals;
 mod users;
 
 use rekey_api::ffi::host::LoadOptions;
@@ -22,7 +26,25 @@ pub async fn run(cli: &Cli) -> CommandResult {
         Command::Check { targets } => check::run(&context(cli)?, targets).await,
         Command::Users { target, format } => users::run(&context(cli)?, target, *format).await,
         Command::Reset(args) => reset::run(&context(cli)?, args, cli.quiet).await,
+        Command::Resume { job } => resume::run(&context(cli)?, job, cli.quiet).await,
+        Command::Jobs => jobs::list(&journal(cli)?).await,
+        Command::Report { job } => jobs::report(&journal(cli)?, job).await,
     }
+}
+
+/// The journal of the config's state directory (the config is optional here).
+fn journal(cli: &Cli) -> CommandResult<crate::journal::Journal> {
+    let state_dir = match optional_config(cli)? {
+        Some(config) => Context {
+            plugins: PluginPath::new(&config.plugin_path),
+            config,
+            load: load_options(),
+        }
+        .state_root(),
+        None => crate::target::default_state_root(),
+    }
+    .map_err(Failure::usage)?;
+    crate::journal::Journal::open(&state_dir).map_err(Failure::usage)
 }
 
 /// How connector libraries are started: two runtime threads each, logging at the

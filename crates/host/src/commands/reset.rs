@@ -2,18 +2,22 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use rekey_api::{Capability, CredentialKind, Secret};
 use rekey_policy::is_acceptable_passcode;
 
+use super::job::{self, Delivery};
 use super::target_failure;
-use crate::cli::ResetArgs;
+use crate::cli::{ResetArgs, ResultsFormat};
 use crate::config::read_secret_file;
-use crate::engine::{self, Generator, JobSpec, PasswordSource, Selection};
+use crate::engine::plan::{JournalPlan, PlanError, PrintedPlan, Rules};
+use crate::engine::store::JobStore;
+use crate::engine::{self, Generator, JobSpec, PasswordSource, RetryPolicy, Selection};
 use crate::exit::{CommandResult, Exit, Failure};
-use crate::progress::Progress;
-use crate::results::{ResultRow, ResultsWriter};
+use crate::journal::{JobOptions, JobState, Journal, NewJob, SelectionRecord, SourceRecord};
+use crate::results::ResultsWriter;
 use crate::target::{Context, Target};
 
 /// Concurrency when neither the command line nor the target says.
@@ -24,91 +28,176 @@ pub async fn run(context: &Context, args: &ResetArgs, quiet: bool) -> CommandRes
     // or config error must leave every system untouched.
     let target = Target::open(context, &args.target).map_err(Failure::usage)?;
     let plan = Plan::new(&target, args).map_err(Failure::usage)?;
-    let job_id = new_job_id();
-    if !args.dry_run {
-        eprintln!("job {job_id}");
-    }
-    tracing::info!(job = %job_id, target = %args.target, kind = %args.kind, "starting");
-
-    let report = target
-        .connector
-        .check()
-        .await
-        .map_err(|e| target_failure(&args.target, "authenticating", e))?;
-    let selected = engine::select(
-        &target,
-        &plan.selection,
-        &args.exclude,
-        report.account.as_deref(),
-    )
-    .await
-    .map_err(|e| match e {
-        engine::select::SelectError::Input(e) => Failure::usage(e),
-        engine::select::SelectError::Listing(e) => target_failure(&args.target, "listing users", e),
-    })?;
-    if selected.duplicates > 0 {
-        tracing::info!("{} repeated user ids ignored", selected.duplicates);
-    }
+    let own_exclude: Vec<String> = target
+        .config
+        .exclude
+        .iter()
+        .chain(&args.exclude)
+        .cloned()
+        .collect();
+    let spec = JobSpec {
+        kind: args.kind,
+        passwords: plan.passwords.clone(),
+        concurrency: plan.concurrency as usize,
+        retry: retry_policy(&target),
+    };
 
     if args.dry_run {
-        return Ok(print_plan(&target, args, &selected));
+        let report = engine::retrying(&spec.retry, || target.connector.check())
+            .await
+            .map_err(|e| target_failure(&args.target, "authenticating", e))?;
+        return dry_run(
+            &target,
+            args,
+            &plan,
+            &own_exclude,
+            report.account.as_deref(),
+        )
+        .await;
     }
-    if !args.yes && std::io::stdin().is_terminal() && !confirm(&target, args, selected.users.len())?
+
+    let journal =
+        Journal::open(&context.state_root().map_err(Failure::usage)?).map_err(Failure::usage)?;
+    let job = new_job_id();
+    journal
+        .create_job(NewJob {
+            id: job.clone(),
+            target: args.target.clone(),
+            connector: target.metadata().name.clone(),
+            kind: args.kind.as_str().to_owned(),
+            options: plan.record(args).map_err(Failure::usage)?,
+            known_value: match &plan.passwords {
+                PasswordSource::Known(value) => Some(value.clone()),
+                _ => None,
+            },
+        })
+        .await
+        .map_err(Failure::usage)?;
+    job::announce(&job);
+    tracing::info!(job = %job, target = %args.target, kind = %args.kind, "starting");
+
+    let stopped = |failure: Failure| async {
+        let reason = format!("{:#}", failure.error);
+        let _ = journal
+            .set_state(&job, JobState::Stopped, Some(reason))
+            .await;
+        failure
+    };
+    let report = match engine::retrying(&spec.retry, || target.connector.check()).await {
+        Ok(report) => report,
+        Err(error) => {
+            return Err(stopped(target_failure(&args.target, "authenticating", error)).await);
+        }
+    };
+    let rules = Rules {
+        retry: spec.retry,
+        exclude: &own_exclude,
+        own_account: report.account.as_deref(),
+        case_insensitive: target.metadata().case_insensitive_ids,
+    };
+    let mut sink = JournalPlan {
+        journal: &journal,
+        job: &job,
+    };
+    match engine::plan(
+        target.connector.as_ref(),
+        &plan.selection,
+        &rules,
+        &mut sink,
+    )
+    .await
     {
+        Ok(planned) if planned.repeated > 0 => {
+            tracing::info!("{} repeated user ids ignored", planned.repeated)
+        }
+        Ok(_) => {}
+        Err(PlanError::Input(error)) => {
+            let _ = journal.delete_job(&job).await;
+            return Err(Failure::usage(error));
+        }
+        Err(PlanError::Listing(error)) => {
+            return Err(stopped(target_failure(&args.target, "listing users", error)).await);
+        }
+        Err(PlanError::Store(error)) => return Err(stopped(Failure::stopped(error)).await),
+    }
+    let counts = journal.counts(&job).await.map_err(Failure::stopped)?;
+    if !args.yes && std::io::stdin().is_terminal() && !confirm(&target, args, counts.pending())? {
+        let _ = journal.delete_job(&job).await;
         return Err(Failure::usage(anyhow!(
             "not confirmed: nothing was changed"
         )));
     }
 
-    let mut results = match &plan.out {
-        Some(path) => ResultsWriter::create(path, args.format, &args.target, args.kind),
-        None => ResultsWriter::create(Path::new("-"), args.format, &args.target, args.kind),
-    }
-    .map_err(|e| Failure::usage(anyhow!("cannot create the results file: {e}")))?;
-    for row in &selected.set_aside {
-        results.write(row).map_err(results_failure)?;
-    }
-
-    let spec = JobSpec {
-        kind: args.kind,
-        passwords: plan.passwords,
-        concurrency: plan.concurrency as usize,
-    };
-    let mut progress = Progress::new(selected.users.len() as u64, quiet);
-    let mut write_error = None;
-    let summary = engine::execute(&target, &spec, &selected.users, &mut |row: ResultRow| {
-        tracing::debug!(user = %row.user, status = %row.status, "outcome");
-        progress.record(row.status);
-        if write_error.is_none() {
-            write_error = results.write(&row).err();
+    let out = plan.out.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let mut results = match ResultsWriter::create(&out, args.format, &args.target, args.kind) {
+        Ok(results) => results,
+        Err(error) => {
+            let _ = journal.delete_job(&job).await;
+            return Err(Failure::usage(anyhow!(
+                "cannot create the results file {}: {error}",
+                out.display()
+            )));
         }
-        Ok(())
-    })
+    };
+    job::write_set_aside(&journal, &job, &mut results)
+        .await
+        .map_err(|e| Failure::stopped(e.context("cannot write the results file")))?;
+    job::run(
+        &target,
+        &journal,
+        &job,
+        &spec,
+        Delivery::Stream(results),
+        quiet,
+    )
     .await
-    .map_err(Failure::stopped)?;
-    progress.finish();
-    if let Some(error) = write_error {
-        return Err(results_failure(error));
-    }
-    results.finish().map_err(results_failure)?;
-
-    let set_aside = selected.set_aside.len();
-    tracing::info!(
-        job = %job_id,
-        "finished: {} reset, {} failed, {} skipped{}",
-        summary.reset,
-        summary.failed,
-        summary.skipped,
-        if set_aside > 0 { format!(" ({set_aside} more set aside: excluded or the connector's own account)") } else { String::new() }
-    );
-    if let Some(reason) = &summary.stopped {
-        eprintln!("job {job_id} stopped early: {reason}");
-    }
-    Ok(summary.exit())
 }
 
-fn results_failure(error: std::io::Error) -> Failure {
-    Failure::stopped(anyhow!("cannot write the results file: {error}"))
+/// The retry policy of a target: its `retry_budget`, else the default.
+pub(super) fn retry_policy(target: &Target) -> RetryPolicy {
+    let mut policy = RetryPolicy::default();
+    if let Some(seconds) = target.config.retry_budget {
+        policy.budget = Duration::from_secs(seconds);
+    }
+    policy
+}
+
+/// `--dry-run`: the plan on standard output, nothing changed, nothing journaled.
+async fn dry_run(
+    target: &Target,
+    args: &ResetArgs,
+    plan: &Plan,
+    exclude: &[String],
+    own: Option<&str>,
+) -> CommandResult {
+    let rules = Rules {
+        retry: retry_policy(target),
+        exclude,
+        own_account: own,
+        case_insensitive: target.metadata().case_insensitive_ids,
+    };
+    let mut printed = PrintedPlan::new(std::io::stdout());
+    let planned = engine::plan(
+        target.connector.as_ref(),
+        &plan.selection,
+        &rules,
+        &mut printed,
+    )
+    .await
+    .map_err(|e| match e {
+        PlanError::Input(e) => Failure::usage(e),
+        PlanError::Listing(e) => target_failure(&args.target, "listing users", e),
+        PlanError::Store(e) => Failure::stopped(e),
+    })?;
+    eprintln!(
+        "dry run: would reset the {} of {} users on target `{}` ({}); {} set aside; nothing was changed",
+        args.kind,
+        planned.selected,
+        args.target,
+        target.metadata().name,
+        planned.set_aside
+    );
+    Ok(Exit::Success)
 }
 
 /// What `reset` will do, worked out from the arguments and the target before any
@@ -177,6 +266,37 @@ impl Plan {
         })
     }
 
+    /// The plan as the journal records it, to finish the job later.
+    fn record(&self, args: &ResetArgs) -> anyhow::Result<JobOptions> {
+        let absolute = |path: &Path| -> anyhow::Result<PathBuf> {
+            Ok(if path.is_absolute() {
+                path.to_owned()
+            } else {
+                std::env::current_dir()?.join(path)
+            })
+        };
+        Ok(JobOptions {
+            selection: match &self.selection {
+                Selection::Ids(ids) => SelectionRecord::Ids(ids.clone()),
+                Selection::File(path) => SelectionRecord::File(absolute(path)?),
+                Selection::All => SelectionRecord::All,
+            },
+            exclude: args.exclude.clone(),
+            source: match &self.passwords {
+                PasswordSource::Generate(_) => SourceRecord::Generate,
+                PasswordSource::Known(_) => SourceRecord::Known,
+                PasswordSource::VendorValues => SourceRecord::VendorValues,
+                PasswordSource::VendorInPlace => SourceRecord::VendorInPlace,
+            },
+            concurrency: self.concurrency,
+            out: self.out.as_deref().map(absolute).transpose()?,
+            format: match args.format {
+                ResultsFormat::Csv => "csv".into(),
+                ResultsFormat::Jsonl => "jsonl".into(),
+            },
+        })
+    }
+
     fn passwords(target: &Target, args: &ResetArgs) -> anyhow::Result<PasswordSource> {
         let meta = target.metadata();
         if args.vendor_generate {
@@ -210,6 +330,16 @@ impl Plan {
         };
         Ok(PasswordSource::Generate(generator))
     }
+}
+
+/// The local generator for `kind` from the target's policies.
+pub(super) fn generator(target: &Target, kind: CredentialKind) -> anyhow::Result<Generator> {
+    Ok(match kind {
+        CredentialKind::Passcode => Generator::Passcode(target.config.passcode_policy.generator()?),
+        CredentialKind::Password | CredentialKind::Sip => {
+            Generator::Password(Box::new(target.config.policy.generator()?))
+        }
+    })
 }
 
 fn read_env_password(var: &str) -> anyhow::Result<Secret> {
@@ -246,7 +376,7 @@ fn check_known_value(target: &Target, kind: CredentialKind, value: &Secret) -> a
 }
 
 /// Asks the operator on the terminal.
-fn confirm(target: &Target, args: &ResetArgs, count: usize) -> Result<bool, Failure> {
+fn confirm(target: &Target, args: &ResetArgs, count: u64) -> Result<bool, Failure> {
     let mut stderr = std::io::stderr();
     let _ = write!(
         stderr,
@@ -262,27 +392,6 @@ fn confirm(target: &Target, args: &ResetArgs, count: usize) -> Result<bool, Fail
         .read_line(&mut answer)
         .map_err(|e| Failure::usage(anyhow!("cannot read the answer: {e}")))?;
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
-}
-
-/// `--dry-run`: the plan on standard output, nothing changed.
-fn print_plan(target: &Target, args: &ResetArgs, selected: &engine::Selected) -> Exit {
-    let mut out = std::io::stdout().lock();
-    for user in &selected.users {
-        let _ = writeln!(out, "reset\t{user}");
-    }
-    for row in &selected.set_aside {
-        let _ = writeln!(out, "skip\t{}\t{}", row.user, row.detail);
-    }
-    let _ = out.flush();
-    eprintln!(
-        "dry run: would reset the {} of {} users on target `{}` ({}); {} set aside; nothing was changed",
-        args.kind,
-        selected.users.len(),
-        args.target,
-        target.metadata().name,
-        selected.set_aside.len()
-    );
-    Exit::Success
 }
 
 /// A new job id: the UTC time and a random suffix (`20261123-150412-3f9a`).

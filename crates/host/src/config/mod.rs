@@ -40,6 +40,7 @@ const HOST_KEYS: &[&str] = &[
     "exclude",
     "policy",
     "passcode_policy",
+    "retry_budget",
 ];
 
 /// A loaded, checked config file.
@@ -76,6 +77,8 @@ pub struct TargetConfig {
     pub policy: PasswordPolicy,
     /// Generator policy for passcodes.
     pub passcode_policy: PasscodePolicy,
+    /// How long a batch may keep retrying passing failures (seconds).
+    pub retry_budget: Option<u64>,
     /// Everything else: the connector's settings, checked against its schema when
     /// the target is opened.
     pub settings: toml::Table,
@@ -233,6 +236,11 @@ impl TargetConfig {
         passcode_policy
             .generator()
             .map_err(|e| anyhow!("[passcode_policy]: {e}"))?;
+        let retry_budget = match table.remove("retry_budget") {
+            Some(toml::Value::Integer(n)) if n > 0 => Some(n as u64),
+            Some(_) => bail!("`retry_budget` must be a positive whole number of seconds"),
+            None => None,
+        };
         debug_assert!(HOST_KEYS.iter().all(|k| !table.contains_key(*k)));
         Ok(TargetConfig {
             name: name.to_owned(),
@@ -243,6 +251,7 @@ impl TargetConfig {
             exclude,
             policy,
             passcode_policy,
+            retry_budget,
             settings: table,
         })
     }

@@ -1,9 +1,7 @@
 //! Where each user's new password comes from.
 
-use rekey_api::{ConnectorError, CredentialKind, NewPassword, Secret};
+use rekey_api::{Connector, ConnectorError, CredentialKind, NewPassword, Secret};
 use rekey_policy::{PasscodeGenerator, PasswordGenerator};
-
-use crate::target::Target;
 
 /// A local generator for the job's credential kind.
 #[derive(Debug, Clone)]
@@ -55,7 +53,7 @@ impl PasswordSource {
     /// New values for `count` users.
     pub async fn assign(
         &self,
-        target: &Target,
+        connector: &dyn Connector,
         kind: CredentialKind,
         count: usize,
     ) -> Result<Vec<NewPassword>, ConnectorError> {
@@ -70,7 +68,7 @@ impl PasswordSource {
                 (0..count).map(|_| NewPassword::VendorGenerated).collect()
             }
             PasswordSource::VendorValues => {
-                let values = target.connector.generate(kind, count).await?;
+                let values = connector.generate(kind, count).await?;
                 if values.len() != count {
                     return Err(ConnectorError::fatal(format!(
                         "asked the vendor for {count} new values and got {}",

@@ -1,0 +1,216 @@
+//! Resolving who a job resets, streamed into a [`PlanSink`]: never all users in
+//! memory at once.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use rekey_api::{Connector, ConnectorError};
+
+use super::retry::{RetryPolicy, retrying};
+use crate::journal::{Journal, PlanEntry};
+use crate::users_file::UsersFile;
+
+/// Users handed to the sink at once.
+const BATCH: usize = 1000;
+
+/// Who to reset.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// Ids given on the command line.
+    Ids(Vec<String>),
+    /// A users file.
+    File(PathBuf),
+    /// Every account the connector lists.
+    All,
+}
+
+/// Where planned users go.
+#[async_trait]
+pub trait PlanSink: Send {
+    /// Takes a batch of users, in order; returns how many were already there.
+    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<usize>;
+}
+
+/// A job's plan in the journal.
+pub struct JournalPlan<'a> {
+    /// The journal.
+    pub journal: &'a Journal,
+    /// The job.
+    pub job: &'a str,
+}
+
+#[async_trait]
+impl PlanSink for JournalPlan<'_> {
+    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<usize> {
+        self.journal.plan(self.job, entries).await
+    }
+}
+
+/// How the plan came out.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Planned {
+    /// Users to reset.
+    pub selected: usize,
+    /// Users set aside (excluded, or the connector's own account).
+    pub set_aside: usize,
+    /// Ids given more than once (or already planned before an interruption).
+    pub repeated: usize,
+}
+
+/// Why planning failed.
+#[derive(Debug)]
+pub enum PlanError {
+    /// The users file cannot be read (a usage error).
+    Input(anyhow::Error),
+    /// The connector could not list users.
+    Listing(ConnectorError),
+    /// The plan could not be recorded.
+    Store(anyhow::Error),
+}
+
+/// What decides who is set aside, and how listing retries.
+pub struct Rules<'a> {
+    /// How passing failures of the listing are retried.
+    pub retry: RetryPolicy,
+    /// Users never to touch (the target's `exclude` and `--exclude`).
+    pub exclude: &'a [String],
+    /// The account the connector logs in as.
+    pub own_account: Option<&'a str>,
+    /// Whether ids compare without regard to case.
+    pub case_insensitive: bool,
+}
+
+impl Rules<'_> {
+    fn key(&self, id: &str) -> String {
+        if self.case_insensitive {
+            id.to_lowercase()
+        } else {
+            id.to_owned()
+        }
+    }
+}
+
+/// Resolves `selection` into `sink`.
+pub async fn plan(
+    connector: &dyn Connector,
+    selection: &Selection,
+    rules: &Rules<'_>,
+    sink: &mut dyn PlanSink,
+) -> Result<Planned, PlanError> {
+    let excluded: HashSet<String> = rules
+        .exclude
+        .iter()
+        .map(|id| rules.key(id.trim()))
+        .collect();
+    let own = rules.own_account.map(|id| rules.key(id));
+    let mut planned = Planned::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let offer = |id: &str, batch: &mut Vec<PlanEntry>| {
+        let id = id.trim();
+        if id.is_empty() {
+            return;
+        }
+        let key = rules.key(id);
+        let set_aside = if excluded.contains(&key) {
+            Some("excluded".to_owned())
+        } else if own.as_deref() == Some(key.as_str()) {
+            Some("the account the connector logs in as; rekey never resets it".to_owned())
+        } else {
+            None
+        };
+        batch.push(PlanEntry {
+            user: id.to_owned(),
+            key,
+            set_aside,
+        });
+    };
+    match selection {
+        Selection::Ids(ids) => {
+            for id in ids {
+                offer(id, &mut batch);
+            }
+        }
+        Selection::File(path) => {
+            for id in UsersFile::open(path).map_err(PlanError::Input)? {
+                offer(&id.map_err(PlanError::Input)?, &mut batch);
+                if batch.len() >= BATCH {
+                    flush(sink, &mut batch, &mut planned).await?;
+                }
+            }
+        }
+        Selection::All => {
+            let mut cursor = None;
+            loop {
+                let page = retrying(&rules.retry, || connector.list_users(cursor.clone()))
+                    .await
+                    .map_err(PlanError::Listing)?;
+                for user in page.users {
+                    offer(&user.id, &mut batch);
+                }
+                flush(sink, &mut batch, &mut planned).await?;
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    flush(sink, &mut batch, &mut planned).await?;
+    Ok(planned)
+}
+
+async fn flush(
+    sink: &mut dyn PlanSink,
+    batch: &mut Vec<PlanEntry>,
+    planned: &mut Planned,
+) -> Result<(), PlanError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let entries = std::mem::take(batch);
+    let set_aside = entries.iter().filter(|e| e.set_aside.is_some()).count();
+    let total = entries.len();
+    let repeated = sink.add(entries).await.map_err(PlanError::Store)?;
+    // Repeats are not told apart by kind; count them against the selected users,
+    // which is where they almost always are.
+    planned.set_aside += set_aside;
+    planned.selected += total - set_aside;
+    planned.selected -= repeated.min(planned.selected);
+    planned.repeated += repeated;
+    Ok(())
+}
+
+/// A plan printed for `--dry-run`: de-duplicated in memory, nothing recorded.
+pub struct PrintedPlan<W> {
+    out: W,
+    seen: HashSet<String>,
+}
+
+impl<W: std::io::Write + Send> PrintedPlan<W> {
+    /// Prints to `out`.
+    pub fn new(out: W) -> Self {
+        PrintedPlan {
+            out,
+            seen: HashSet::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl<W: std::io::Write + Send> PlanSink for PrintedPlan<W> {
+    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<usize> {
+        let mut repeated = 0;
+        for entry in entries {
+            if !self.seen.insert(entry.key) {
+                repeated += 1;
+                continue;
+            }
+            match entry.set_aside {
+                None => writeln!(self.out, "reset\t{}", entry.user)?,
+                Some(reason) => writeln!(self.out, "skip\t{}\t{reason}", entry.user)?,
+            }
+        }
+        Ok(repeated)
+    }
+}

@@ -1,0 +1,76 @@
+//! Why and whether a job must stop, shared by the workers and the signal handler.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::Notify;
+
+/// The first reason a job must stop. Once set, no further request is sent;
+/// requests in flight finish (within a grace period if the operator interrupted).
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    reason: Mutex<Option<String>>,
+    interrupted: AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    /// Asks the job to stop for `reason` (the first reason wins).
+    pub fn stop(&self, reason: impl Into<String>) {
+        let mut current = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.is_none() {
+            *current = Some(reason.into());
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// The operator interrupted the job (Ctrl-C, SIGTERM).
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.stop("interrupted");
+        self.notify.notify_waiters();
+    }
+
+    /// Why the job is stopping, if it is.
+    pub fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether the job is stopping.
+    pub fn is_set(&self) -> bool {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Whether the operator interrupted the job.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the job is asked to stop.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the operator interrupts the job.
+    pub async fn interrupted(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_interrupted() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
