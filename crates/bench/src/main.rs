@@ -1,4 +1,4 @@
-//! `rekey-bench`: measures what rekey's speed targets are about.
+//! `rekey-bench`: measures what rekey's speed and memory targets are about.
 //!
 //! Build the whole workspace in release mode first, so the `rekey` binary and the
 //! connector libraries sit next to this one:
@@ -7,11 +7,17 @@
 //! cargo build --release --workspace && target/release/rekey-bench all
 //! ```
 //!
+//! - `memory`: peak memory of the real `rekey` binary resetting 100,000 users.
 //! - `abi`: the cost of one call across the plugin boundary (JSON, FFI, the
 //!   plugin's runtime and back), sequentially and with many calls in flight,
 //!   against a connector whose calls do nothing.
 //! - `throughput`: resets a second of the real `rekey` binary and SmarterMail
 //!   plugin against a zero-latency SmarterMail simulator.
+//! - `journal`: what the durable journal costs: the job engine with the real
+//!   SmarterMail plugin runs the same reset twice in this process, once with the
+//!   SQLite journal and once with an in-memory store.
+
+mod engine;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +42,12 @@ struct Cli {
 enum Bench {
     /// Every benchmark.
     All,
+    /// Peak memory resetting many users.
+    Memory {
+        /// Users to reset.
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+    },
     /// Plugin ABI round-trip cost.
     Abi {
         /// Calls to time.
@@ -51,6 +63,18 @@ enum Bench {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Throughput with and without the journal.
+    Journal {
+        /// Users to reset per run.
+        #[arg(long, default_value_t = 50_000)]
+        users: usize,
+        /// Concurrency.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Alternating runs of each kind (the median of each is compared).
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,13 +85,22 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.bench {
         Bench::All => {
+            // Memory first: the peak is measured over this process's children.
+            runtime.block_on(memory(&dir, 100_000))?;
             runtime.block_on(abi(&dir, 50_000))?;
             runtime.block_on(throughput(&dir, 20_000, 32))?;
+            runtime.block_on(engine::journal_cost(&dir, 50_000, 32, 7))?;
         }
+        Bench::Memory { users } => runtime.block_on(memory(&dir, users))?,
         Bench::Abi { calls } => runtime.block_on(abi(&dir, calls))?,
         Bench::Throughput { users, concurrency } => {
             runtime.block_on(throughput(&dir, users, concurrency))?
         }
+        Bench::Journal {
+            users,
+            concurrency,
+            rounds,
+        } => runtime.block_on(engine::journal_cost(&dir, users, concurrency, rounds))?,
     }
     Ok(())
 }
@@ -83,18 +116,22 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// A library file in the build directory.
+fn library(dir: &Path, crate_name: &str) -> PathBuf {
+    dir.join(format!(
+        "{}{crate_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
 fn per_call(elapsed: Duration, calls: usize) -> f64 {
     elapsed.as_secs_f64() * 1e6 / calls as f64
 }
 
 /// Times `check()` through the plugin boundary of a connector that does nothing.
 async fn abi(dir: &Path, calls: usize) -> anyhow::Result<()> {
-    let library = dir.join(format!(
-        "{}fixture_faulty{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    let library = PluginLibrary::load(&library, LoadOptions::default())?;
+    let library = PluginLibrary::load(&library(dir, "fixture_faulty"), LoadOptions::default())?;
     let connector = Arc::new(library.create(
         &Settings::default(),
         CreateContext {
@@ -131,15 +168,14 @@ async fn abi(dir: &Path, calls: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the real binary against a zero-latency SmarterMail simulator.
-async fn throughput(dir: &Path, users: usize, concurrency: usize) -> anyhow::Result<()> {
-    let sim = SmarterMailSim::start(SmarterMailConfig {
-        users,
-        ..SmarterMailConfig::default()
-    })
-    .await?;
-    let work = tempfile::tempdir()?;
-    let config = work.path().join("rekey.toml");
+/// Runs the real binary: `rekey reset mail --all` against `sim`, in `work`.
+async fn run_rekey(
+    dir: &Path,
+    sim: &SmarterMailSim,
+    work: &Path,
+    concurrency: usize,
+) -> anyhow::Result<Duration> {
+    let config = work.join("rekey.toml");
     std::fs::write(
         &config,
         format!(
@@ -148,41 +184,71 @@ async fn throughput(dir: &Path, users: usize, concurrency: usize) -> anyhow::Res
             sim.domain_admin()
         ),
     )?;
-    let out = work.path().join("results.csv");
+    let out = work.join("results.csv");
     let rekey = dir.join("rekey");
+    let password = sim.config().admin_password.clone();
     let started = Instant::now();
-    let status = tokio::task::spawn_blocking({
-        let out = out.clone();
-        let password = sim.config().admin_password.clone();
-        move || {
-            Command::new(rekey)
-                .arg("--config")
-                .arg(&config)
-                .args(["-q", "reset", "mail", "--all", "--yes", "--concurrency"])
-                .arg(concurrency.to_string())
-                .arg("--out")
-                .arg(&out)
-                .env("BENCH_PW", password)
-                .env_remove("REKEY_PLUGIN_PATH")
-                .status()
-        }
+    let status = tokio::task::spawn_blocking(move || {
+        Command::new(rekey)
+            .arg("--config")
+            .arg(&config)
+            .args(["-q", "reset", "mail", "--all", "--yes", "--concurrency"])
+            .arg(concurrency.to_string())
+            .arg("--out")
+            .arg(&out)
+            .env("BENCH_PW", password)
+            .env_remove("REKEY_PLUGIN_PATH")
+            .status()
     })
     .await??;
     let elapsed = started.elapsed();
     if !status.success() {
         bail!("rekey exited with {status}");
     }
-    let rows = std::fs::read_to_string(&out)?
+    let users = sim.users().len() - 1;
+    let rows = std::fs::read_to_string(work.join("results.csv"))?
         .lines()
         .filter(|l| l.contains(",reset,"))
         .count();
     if rows != users {
         bail!("expected {users} reset rows, found {rows}");
     }
+    Ok(elapsed)
+}
+
+/// Resets a second of the real binary against a zero-latency simulator.
+async fn throughput(dir: &Path, users: usize, concurrency: usize) -> anyhow::Result<()> {
+    let sim = SmarterMailSim::start(SmarterMailConfig {
+        users,
+        ..SmarterMailConfig::default()
+    })
+    .await?;
+    let work = tempfile::tempdir()?;
+    let elapsed = run_rekey(dir, &sim, work.path(), concurrency).await?;
     println!(
         "throughput: {users} users, concurrency {concurrency}, zero latency: {:.2} s, {:.0} resets/s (rekey and the simulator share this machine)",
         elapsed.as_secs_f64(),
         users as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Peak resident memory of the real binary resetting `users` users.
+async fn memory(dir: &Path, users: usize) -> anyhow::Result<()> {
+    let sim = SmarterMailSim::start(SmarterMailConfig {
+        users,
+        ..SmarterMailConfig::default()
+    })
+    .await?;
+    let work = tempfile::tempdir()?;
+    let elapsed = run_rekey(dir, &sim, work.path(), 32).await?;
+    // The largest resident set of any child this process has waited for: here,
+    // that one `rekey` run (kibibytes on Linux).
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    let peak_mb = usage.max_rss() as f64 / 1024.0;
+    println!(
+        "memory: {users} users (journal, results file, progress) in {:.1} s: peak resident memory of rekey {peak_mb:.1} MB",
+        elapsed.as_secs_f64()
     );
     Ok(())
 }
