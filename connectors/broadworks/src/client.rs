@@ -91,9 +91,9 @@ impl Odin {
         }
     }
 
-    /// Logs in unless already logged in.
+    /// Logs in unless already logged in (afresh if Odin refused the session).
     pub(crate) async fn ensure_session(&self) -> Result<(), ConnectorError> {
-        self.sessions.token(&self.http).await.map(|_| ())
+        self.sessions.ensure(&self.http).await
     }
 
     /// Sends an authenticated request with a fresh token. A 401 refreshes the
@@ -136,7 +136,7 @@ impl Odin {
                     refreshed = true;
                 }
                 StatusCode::UNAUTHORIZED => {
-                    self.sessions.forget().await;
+                    self.sessions.forget(generation).await;
                     return Err(ConnectorError::auth_refused(format!(
                         "Odin refused a freshly refreshed token on {what}: {}",
                         reply.failure().message

@@ -25,7 +25,8 @@
 //!   length check: the server's passcode rules decide.
 //! - Vendor values: `GET password/generate` and `GET passcode/generate` with
 //!   `serviceProviderId`, `groupId` and `limit` (up to 100 values a call), and
-//!   `GET sip-password/generate` once per value (see [`generate`](generate::generate)).
+//!   `GET sip-password/generate` once per value, a few at a time: the reference
+//!   does not know whether that endpoint takes `limit` (§2.3 [!], §6).
 
 mod api;
 mod client;
@@ -188,9 +189,18 @@ impl BroadWorks {
             )
             .await?;
         if !reply.is_success() {
-            return Err(reply.user_error());
+            return Err(match reply.user_error() {
+                // Nothing was sent yet, so the failure is definite.
+                error if error.kind == ErrorKind::Fatal => ConnectorError::rejected(format!(
+                    "reading the SIP authentication settings failed, so nothing was changed: {}",
+                    error.message
+                )),
+                error => error,
+            });
         }
-        let settings: AuthenticationSettings = reply.json()?;
+        let settings: AuthenticationSettings = reply.json().map_err(|error| {
+            ConnectorError::rejected(format!("{}; nothing was changed", error.message))
+        })?;
         let user_name = settings.user_name.filter(|n| !n.is_empty());
         self.put(
             &["users", "authentication"],

@@ -43,6 +43,9 @@ struct State {
     /// Bumped whenever the token changes, so a worker that saw a 401 can tell
     /// whether someone already refreshed. Never reset, even by a new login.
     generation: u64,
+    /// Odin refused the session: only [`Sessions::ensure`] (the host's `check()`)
+    /// logs in again, so a refused run does not quietly log in behind the host.
+    refused: bool,
 }
 
 /// The connector's login state.
@@ -61,15 +64,30 @@ impl Sessions {
         }
     }
 
-    /// A token fresh enough to use, logging in or refreshing as needed, and its
-    /// generation.
+    /// Logs in unless logged in, also after Odin refused the session.
+    pub(crate) async fn ensure(&self, http: &VendorHttp) -> Result<(), ConnectorError> {
+        self.fresh_token(http, true).await.map(|_| ())
+    }
+
+    /// A token fresh enough to use, logging in (the first time) or refreshing as
+    /// needed, and its generation.
     pub(crate) async fn token(&self, http: &VendorHttp) -> Result<(Secret, u64), ConnectorError> {
+        self.fresh_token(http, false).await
+    }
+
+    async fn fresh_token(
+        &self,
+        http: &VendorHttp,
+        relogin: bool,
+    ) -> Result<(Secret, u64), ConnectorError> {
         let mut state = self.state.lock().await;
         let due = match &state.session {
+            None if state.refused && !relogin => return Err(logged_out()),
             None => {
                 let session = self.login(http).await?;
                 state.session = Some(session);
                 state.generation += 1;
+                state.refused = false;
                 false
             }
             Some(session) => Instant::now() >= session.refresh_at,
@@ -100,10 +118,15 @@ impl Sessions {
         self.refresh(http, &mut state).await
     }
 
-    /// Forgets the session after the server refused a fresh token, so that the
-    /// next call logs in afresh.
-    pub(crate) async fn forget(&self) {
-        self.state.lock().await.session = None;
+    /// Forgets the session after the server refused a fresh token of
+    /// `generation` (unless it has changed since), so that the next
+    /// [`ensure`](Self::ensure) logs in afresh.
+    pub(crate) async fn forget(&self, generation: u64) {
+        let mut state = self.state.lock().await;
+        if state.generation == generation {
+            state.session = None;
+            state.refused = true;
+        }
     }
 
     async fn login(&self, http: &VendorHttp) -> Result<Session, ConnectorError> {
@@ -137,6 +160,7 @@ impl Sessions {
             Err(error) => {
                 if error.kind == ErrorKind::AuthRefused {
                     state.session = None;
+                    state.refused = true;
                 }
                 Err(error)
             }
@@ -200,7 +224,7 @@ pub(crate) fn json_headers(request: rekey_http::RequestBuilder) -> rekey_http::R
 }
 
 fn logged_out() -> ConnectorError {
-    ConnectorError::auth_refused("the Odin session was refused; log in again")
+    ConnectorError::auth_refused("Odin refused the session; it logs in again at the next check")
 }
 
 /// How long a new token lives, judged by the server's clock (`server_now`, from its

@@ -274,7 +274,11 @@ async fn a_refused_token_is_refreshed_once_then_reported() {
     assert_eq!(sim.failed_refreshes(), 1, "refreshed once, not in a loop");
     assert!(sim.history(&user, Credential::Web).is_empty());
 
-    // The host re-authenticates with check(), which logs in afresh.
+    // Nothing logs in behind the host's back...
+    let outcome = reset_one(&c, CredentialKind::Password, &user, "Never-Sent-2").await;
+    assert_eq!(error_of(&outcome).kind, ErrorKind::AuthRefused);
+    assert_eq!((sim.logins(), sim.failed_refreshes()), (1, 1));
+    // ...until the host re-authenticates with check(), which logs in afresh.
     c.check().await.unwrap();
     assert_eq!(sim.logins(), 2);
     let outcome = reset_one(&c, CredentialKind::Password, &user, "After-Login-1").await;
