@@ -35,9 +35,9 @@ mod session;
 
 use async_trait::async_trait;
 use rekey_api::{
-    Applied, Capability, CheckReport, Connector, ConnectorError, CreateContext, CredentialKind,
-    ErrorKind, Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec, Settings,
-    UserEntry, UserOutcome, UserPage,
+    Applied, Batching, Capability, CheckReport, Connector, ConnectorError, CreateContext,
+    CredentialKind, ErrorKind, Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec,
+    Settings, UserEntry, UserOutcome, UserPage,
 };
 use rekey_http::{HttpOptions, Method, VendorHttp};
 use tokio::sync::Mutex;
@@ -247,6 +247,11 @@ impl BroadWorks {
 
 #[async_trait]
 impl Connector for BroadWorks {
+    /// Odin sets one user's credential a request.
+    fn batching(&self) -> Batching {
+        Batching::SINGLE
+    }
+
     async fn check(&self) -> Result<CheckReport, ConnectorError> {
         self.odin.ensure_session().await?;
         // The Odin login is an administrator, not a user of the group.
