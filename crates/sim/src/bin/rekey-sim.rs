@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -26,6 +27,17 @@ enum Vendor {
         /// Access-token lifetime in seconds.
         #[arg(long, default_value_t = 900)]
         token_lifetime: u64,
+    },
+    /// BroadWorks through the Odin API (v2).
+    Broadworks {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Token lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        token_lifetime: u64,
+        /// How many users (the last ones) lack the Authentication service.
+        #[arg(long, default_value_t = 0)]
+        without_authentication: usize,
     },
 }
 
@@ -86,6 +98,28 @@ async fn main() -> anyhow::Result<()> {
                 sim.config().admin_password,
                 sim.config().sysadmin,
                 sim.config().sysadmin_password
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+        Vendor::Broadworks {
+            common,
+            token_lifetime,
+            without_authentication,
+        } => {
+            let config = BroadWorksConfig {
+                users: common.users,
+                without_authentication,
+                token_lifetime: Duration::from_secs(token_lifetime),
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..BroadWorksConfig::default()
+            };
+            let sim = BroadWorksSim::start(config).await?;
+            let config = sim.config();
+            println!("Odin API simulator at {}", sim.url());
+            println!(
+                "administrator {} / {}; service provider {}, group {}",
+                config.username, config.password, config.service_provider_id, config.group_id
             );
             tokio::signal::ctrl_c().await?;
         }
