@@ -9,6 +9,8 @@
 //! and inspection of its state (each user's current password and the history of
 //! passwords set).
 //!
+//! [`oracle`] simulates Oracle Primavera Administration (Basic auth, whole-batch failures).
+//!
 //! Start one inside a tokio runtime and point a target's `url` at
 //! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
 
@@ -17,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod common;
+pub mod oracle;
 pub mod smartermail;
 
 pub use common::{Behaviour, Faults, LoggedRequest, SimClock, SimServer};

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rekey_sim::oracle::{OracleConfig, OracleSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -26,6 +27,14 @@ enum Vendor {
         /// Access-token lifetime in seconds.
         #[arg(long, default_value_t = 900)]
         token_lifetime: u64,
+    },
+    /// Oracle Primavera Administration (REST API under /cloudapi/restapi).
+    Oracle {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Accept a plain string as the password in manual-reset-pwd.
+        #[arg(long)]
+        accept_plain_password: bool,
     },
 }
 
@@ -86,6 +95,26 @@ async fn main() -> anyhow::Result<()> {
                 sim.config().admin_password,
                 sim.config().sysadmin,
                 sim.config().sysadmin_password
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+        Vendor::Oracle {
+            common,
+            accept_plain_password,
+        } => {
+            let config = OracleConfig {
+                users: common.users,
+                accept_plain_password,
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..OracleConfig::default()
+            };
+            let sim = OracleSim::start(config).await?;
+            println!("Primavera Administration simulator at {}", sim.url());
+            println!(
+                "administrator {} / {}; users USER0001 and on",
+                sim.config().admin,
+                sim.config().admin_password
             );
             tokio::signal::ctrl_c().await?;
         }
