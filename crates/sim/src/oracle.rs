@@ -139,7 +139,8 @@ pub struct Notification {
     pub vendor_made: bool,
 }
 
-/// One call to a bulk reset endpoint that got past authentication.
+/// One call to a bulk reset endpoint that got past authentication and the
+/// path, content-type and `Accept` checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetCall {
     /// `manual-reset-pwd` or `auto-reset-pwd`.

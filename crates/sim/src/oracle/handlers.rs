@@ -45,13 +45,18 @@ fn accepts(headers: &HeaderMap, media: &str) -> bool {
     })
 }
 
+/// A user's e-mail address.
+fn email(login_id: &str) -> String {
+    format!("{}@example.com", login_id.to_lowercase())
+}
+
 /// The `User` object of an account: never its password.
 fn user_json(account: &Account, admin: &str) -> Value {
     let n = account.number;
     json!({
         "id": account.id,
         "loginId": account.login_id,
-        "emailAddress": format!("{}@example.com", account.login_id.to_lowercase()),
+        "emailAddress": email(&account.login_id),
         "firstName": if account.admin { "Cloud".to_owned() } else { "User".to_owned() },
         "lastName": if account.admin { "Administrator".to_owned() } else { format!("{n:04}") },
         "middleName": "",
@@ -178,7 +183,7 @@ impl Shared {
         });
         let notification = Notification {
             login_id: account.login_id.clone(),
-            email: format!("{}@example.com", account.login_id.to_lowercase()),
+            email: email(&account.login_id),
             vendor_made: true,
         };
         inner.notifications.push(notification);
@@ -301,7 +306,7 @@ pub(super) async fn manual_reset(
         if notify {
             inner.notifications.push(Notification {
                 login_id: account.login_id.clone(),
-                email: format!("{}@example.com", account.login_id.to_lowercase()),
+                email: email(&account.login_id),
                 vendor_made: false,
             });
         }
@@ -322,10 +327,8 @@ pub(super) async fn auto_reset(
     {
         return response;
     }
-    let ids: Option<Vec<String>> = serde_json::from_slice::<Vec<Value>>(&body)
-        .ok()
-        .and_then(|ids| ids.iter().map(|id| id.as_str().map(key)).collect());
-    let count = serde_json::from_slice::<Vec<Value>>(&body).map_or(0, |v| v.len());
+    let entries = serde_json::from_slice::<Vec<Value>>(&body).unwrap_or_default();
+    let ids: Option<Vec<String>> = entries.iter().map(|id| id.as_str().map(key)).collect();
     let mut seen = HashSet::new();
     let valid = ids.filter(|ids| {
         !ids.is_empty()
@@ -333,19 +336,14 @@ pub(super) async fn auto_reset(
                 .iter()
                 .all(|id| inner.accounts.contains_key(id) && seen.insert(id.clone()))
     });
-    let Some(ids) = valid else {
-        inner.calls.push(ResetCall {
-            endpoint: "auto-reset-pwd",
-            users: count,
-            status: 400,
-        });
-        return invalid();
-    };
     inner.calls.push(ResetCall {
         endpoint: "auto-reset-pwd",
-        users: count,
-        status: 200,
+        users: entries.len(),
+        status: if valid.is_some() { 200 } else { 400 },
     });
+    let Some(ids) = valid else {
+        return invalid();
+    };
     let mut reply = Map::new();
     for id in ids {
         let message = shared.auto_reset_account(&mut inner, &id);
