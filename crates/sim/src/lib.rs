@@ -10,6 +10,7 @@
 //! passwords set).
 //!
 //! [`broadworks`] simulates Cisco/Oracle BroadWorks through the Odin API (v2).
+//! [`oracle`] simulates Oracle Primavera Administration (Basic auth, whole-batch failures).
 //!
 //! Start one inside a tokio runtime and point a target's `url` at
 //! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
@@ -20,6 +21,7 @@
 
 pub mod broadworks;
 pub mod common;
+pub mod oracle;
 pub mod smartermail;
 
 pub use common::{Behaviour, Faults, LoggedRequest, SimClock, SimServer};

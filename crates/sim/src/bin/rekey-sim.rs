@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
+use rekey_sim::oracle::{OracleConfig, OracleSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -38,6 +39,14 @@ enum Vendor {
         /// How many users (the last ones) lack the Authentication service.
         #[arg(long, default_value_t = 0)]
         without_authentication: usize,
+    },
+    /// Oracle Primavera Administration (REST API under /cloudapi/restapi).
+    Oracle {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Accept a plain string as the password in manual-reset-pwd.
+        #[arg(long)]
+        accept_plain_password: bool,
     },
 }
 
@@ -120,6 +129,26 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "administrator {} / {}; service provider {}, group {}",
                 config.username, config.password, config.service_provider_id, config.group_id
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+        Vendor::Oracle {
+            common,
+            accept_plain_password,
+        } => {
+            let config = OracleConfig {
+                users: common.users,
+                accept_plain_password,
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..OracleConfig::default()
+            };
+            let sim = OracleSim::start(config).await?;
+            println!("Primavera Administration simulator at {}", sim.url());
+            println!(
+                "administrator {} / {}; users USER0001 and on",
+                sim.config().admin,
+                sim.config().admin_password
             );
             tokio::signal::ctrl_c().await?;
         }
