@@ -9,6 +9,8 @@
 //! and inspection of its state (each user's current password and the history of
 //! passwords set).
 //!
+//! Simulators: [`smartermail`], [`admanager`] (ManageEngine ADManager Plus).
+//!
 //! Start one inside a tokio runtime and point a target's `url` at
 //! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
 
@@ -16,6 +18,7 @@
 // matter in a test server.
 #![allow(clippy::result_large_err)]
 
+pub mod admanager;
 pub mod common;
 pub mod smartermail;
 
