@@ -276,10 +276,23 @@ impl AdManager {
         users: &[String],
         password: &NewPassword,
     ) -> Vec<Result<Applied, ConnectorError>> {
-        let reservation = match self.quota.reserve(users.len() as u64).await {
+        let wanted = users.len() as u64;
+        let mut reservation = match self.quota.reserve(wanted).await {
             Ok(reservation) => reservation,
             Err(error) => return vec![Err(error); users.len()],
         };
+        if reservation.granted() < wanted {
+            // The vendor's day may have turned since the latest reply: ask its clock
+            // (GetAuthInfo is not counted) before holding anyone back.
+            reservation.settle(0);
+            if let Err(error) = self.auth_info().await {
+                return vec![Err(error); users.len()];
+            }
+            reservation = match self.quota.reserve(wanted).await {
+                Ok(reservation) => reservation,
+                Err(error) => return vec![Err(error); users.len()],
+            };
+        }
         let granted = usize::try_from(reservation.granted()).unwrap_or(usize::MAX);
         let (sent, held) = users.split_at(granted.min(users.len()));
         let mut results = Vec::with_capacity(users.len());

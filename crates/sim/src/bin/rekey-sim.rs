@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -26,6 +27,17 @@ enum Vendor {
         /// Access-token lifetime in seconds.
         #[arg(long, default_value_t = 900)]
         token_lifetime: u64,
+    },
+    /// ManageEngine ADManager Plus (legacy REST API /RestAPI).
+    Admanager {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Successful objects allowed per day of the simulator's clock.
+        #[arg(long, default_value_t = 50)]
+        daily_limit: usize,
+        /// Answer in Spanish (clients must not match message text).
+        #[arg(long)]
+        spanish: bool,
     },
 }
 
@@ -86,6 +98,29 @@ async fn main() -> anyhow::Result<()> {
                 sim.config().admin_password,
                 sim.config().sysadmin,
                 sim.config().sysadmin_password
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+        Vendor::Admanager {
+            common,
+            daily_limit,
+            spanish,
+        } => {
+            let config = AdManagerConfig {
+                users: common.users,
+                daily_limit,
+                locale: if spanish { Locale::Es } else { Locale::En },
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..AdManagerConfig::default()
+            };
+            let sim = AdManagerSim::start(config).await?;
+            println!("ADManager Plus simulator at {}", sim.url());
+            println!(
+                "domain {}; authtoken {} (technician {})",
+                sim.config().domain,
+                sim.config().auth_token,
+                sim.config().technician
             );
             tokio::signal::ctrl_c().await?;
         }
