@@ -71,7 +71,11 @@ fn resets_every_user_with_generated_passwords_one_request_each() {
             "{}",
             row.user
         );
-        assert_eq!(sim.history(&row.user), [row.password.clone()], "set once");
+        assert_eq!(
+            sim.history(&row.user),
+            std::slice::from_ref(&row.password),
+            "set once"
+        );
         distinct.insert(row.password.clone());
     }
     assert_eq!(distinct.len(), 200);
@@ -112,7 +116,11 @@ fn a_known_value_of_every_printable_character_is_batched_and_never_in_a_url() {
     let rows = scratch.results("results.csv");
     assert_eq!(with_status(&rows, "reset").len(), 60);
     for user in &users {
-        assert_eq!(sim.history(user), [printable.clone()], "{user}");
+        assert_eq!(
+            sim.history(user),
+            std::slice::from_ref(&printable),
+            "{user}"
+        );
     }
     assert_eq!(sim.reset_requests(), 2, "batches of 50 share the value");
 
