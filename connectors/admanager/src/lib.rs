@@ -185,14 +185,27 @@ impl AdManager {
         Ok(Reply { status, body })
     }
 
-    /// POSTs a read-only call and reads its JSON object; SEVERE answers and
-    /// non-200 statuses are errors (a refused token is `AuthRefused`).
+    /// POSTs a read-only call and reads its JSON object (see
+    /// [`read_object`](Self::read_object)).
     async fn read_call(
         &self,
         call: &str,
         params: &[(&str, &str)],
+        severe_is_auth: bool,
     ) -> Result<Map<String, Value>, ConnectorError> {
         let reply = self.post(call, params).await?;
+        self.read_object(call, reply, severe_is_auth)
+    }
+
+    /// Reads a read-only call's JSON object. Non-200 statuses and SEVERE answers
+    /// are errors: a refused token is `AuthRefused`, and so is any SEVERE answer
+    /// when `severe_is_auth` (a call that takes nothing but the token).
+    fn read_object(
+        &self,
+        call: &str,
+        reply: Reply,
+        severe_is_auth: bool,
+    ) -> Result<Map<String, Value>, ConnectorError> {
         if reply.status != StatusCode::OK {
             let hint = if reply.status == StatusCode::NOT_FOUND {
                 " (is url the ADManager Plus server's root?)"
@@ -215,8 +228,7 @@ impl AdManager {
         })?;
         if let Some(severe) = Severe::of(&value) {
             let mut error = severe.to_error();
-            if call == "GetAuthInfo" {
-                // GetAuthInfo takes nothing but the token: any refusal is the token's.
+            if severe_is_auth {
                 error.kind = ErrorKind::AuthRefused;
             }
             error.message = format!("{call}: {}", error.message);
@@ -328,7 +340,21 @@ impl AdManager {
 
     /// Reads `GetAuthInfo` into a report; checks that the token serves `domain`.
     async fn auth_info(&self) -> Result<CheckReport, ConnectorError> {
-        let reply = self.read_call("GetAuthInfo", &[]).await?;
+        let reply = self.post("GetAuthInfo", &[]).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            // GetAuthInfo is evidenced by one client only: on a build without it, a
+            // one-row SearchUser (not counted against the quota) proves the token.
+            self.read_call("SearchUser", &[("startIndex", "1"), ("range", "1")], true)
+                .await?;
+            return Ok(CheckReport {
+                account: None,
+                detail: format!(
+                    "authtoken accepted (the server has no GetAuthInfo); daily quota: {}",
+                    self.quota.describe()
+                ),
+            });
+        }
+        let reply = self.read_object("GetAuthInfo", reply, true)?;
         let auth = match api::field(&reply, "AdmpAuthObject") {
             Some(Value::String(text)) => serde_json::from_str::<Value>(text).map_err(|e| {
                 ConnectorError::fatal(format!(
@@ -430,6 +456,7 @@ impl Connector for AdManager {
                     ("range", &range),
                     ("select", &select),
                 ],
+                false,
             )
             .await?;
         let list = match api::field(&reply, "UsersList") {

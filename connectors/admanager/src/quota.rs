@@ -172,7 +172,10 @@ impl Quota {
 
     /// How much of the quota the vendor's current day has used (for messages).
     pub(crate) fn describe(&self) -> String {
-        let state = self.lock();
+        let mut state = self.lock();
+        if let Some(today) = state.server_now.map(vendor_day) {
+            roll(&mut state, today);
+        }
         match state.day {
             Some(day) => format!("{} of {} used on {day} (UTC)", state.used, self.limit),
             None => format!("none of {} used yet", self.limit),

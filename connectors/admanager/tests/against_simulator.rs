@@ -495,3 +495,33 @@ async fn lists_users_in_pages_by_the_match_attribute() {
     assert_eq!(error.kind, ErrorKind::InvalidSettings);
     assert!(error.message.contains("other.example"), "{}", error.message);
 }
+
+#[tokio::test]
+async fn a_build_without_get_auth_info_is_checked_with_search_user() {
+    let sim = AdManagerSim::start(AdManagerConfig {
+        get_auth_info: false,
+        ..AdManagerConfig::default()
+    })
+    .await
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let c = connector(&sim, state.path(), &[]);
+    let report = c.check().await.unwrap();
+    assert_eq!(report.account, None);
+    assert!(
+        report.detail.contains("no GetAuthInfo"),
+        "{}",
+        report.detail
+    );
+    let outcomes = c
+        .reset(request(&["user00001"], known("Fallback-Passw0rd")))
+        .await
+        .unwrap();
+    assert!(outcomes[0].result.is_ok(), "{outcomes:?}");
+    drop(c);
+    let wrong = connector_with(&sim, "wrong", state.path(), &[]).unwrap();
+    assert_eq!(
+        wrong.check().await.unwrap_err().kind,
+        ErrorKind::AuthRefused
+    );
+}

@@ -25,6 +25,9 @@ mod params;
 mod reads;
 mod texts;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -90,6 +93,8 @@ pub struct AdManagerConfig {
     pub policy: AdPolicy,
     /// The language of the messages.
     pub locale: Locale,
+    /// Whether the build serves GetAuthInfo (evidenced by one client only).
+    pub get_auth_info: bool,
     /// Latency and faults.
     pub behaviour: Behaviour,
     /// Port to listen on (0: any free port).
@@ -109,6 +114,7 @@ impl Default for AdManagerConfig {
             quota_refusal: QuotaRefusal::default(),
             policy: AdPolicy::default(),
             locale: Locale::default(),
+            get_auth_info: true,
             behaviour: Behaviour::default(),
             port: 0,
         }
@@ -177,19 +183,21 @@ impl AdManagerSim {
             }),
             config,
         });
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/RestAPI/ResetPwd", get(reset_pwd).post(reset_pwd))
             .route("/RestAPI/UnlockUser", get(unlock_user).post(unlock_user))
             .route("/RestAPI/SearchUser", get(search_user).post(search_user))
             .route(
-                "/RestAPI/GetAuthInfo",
-                get(get_auth_info).post(get_auth_info),
-            )
-            .route(
                 "/RestAPI/APIAuthToken",
                 get(api_auth_token).post(api_auth_token),
-            )
-            .with_state(Arc::clone(&shared));
+            );
+        if shared.config.get_auth_info {
+            router = router.route(
+                "/RestAPI/GetAuthInfo",
+                get(get_auth_info).post(get_auth_info),
+            );
+        }
+        let router = router.with_state(Arc::clone(&shared));
         let server = SimServer::start(shared.config.port, router, common).await?;
         Ok(AdManagerSim { server, shared })
     }
@@ -271,7 +279,7 @@ impl AdManagerSim {
         }
     }
 
-    /// ResetPwd requests received that got past authentication.
+    /// ResetPwd requests that passed authentication and parameter checks.
     pub fn reset_requests(&self) -> usize {
         lock(&self.shared.inner).reset_requests
     }

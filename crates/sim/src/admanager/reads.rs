@@ -28,7 +28,7 @@ pub(super) async fn search_user(
         headers,
         body,
     };
-    let params = match shared.authorise(&request, false, true) {
+    let params = match shared.authorise(&request, true, true) {
         Ok(params) => params,
         Err(response) => return response,
     };
