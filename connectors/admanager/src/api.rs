@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 pub(crate) const AUTH_ERROR_CODES: [&str; 3] = ["00000003", "00000101", "00000106"];
 
 /// The `ERROR_CODE` of a refusal because the licence's daily API quota is spent.
-/// The real code was not found [INF]; rekey's simulator uses this one.
+/// The real code was not found \[INF\]; rekey's simulator uses this one.
 pub(crate) const QUOTA_ERROR_CODE: &str = "00000429";
 
 /// The AD attribute that user ids are values of (`match_by`).
@@ -63,7 +63,7 @@ impl MatchBy {
 
     /// The SearchUser column holding the attribute. Only `SAM_ACCOUNT_NAME` and
     /// `LOGON_NAME` (the user logon name, i.e. the UPN) are evidenced; the others
-    /// follow the same upper-snake naming [INF].
+    /// follow the same upper-snake naming \[INF\].
     pub(crate) fn search_field(self) -> &'static str {
         match self {
             MatchBy::SamAccountName => "SAM_ACCOUNT_NAME",

@@ -12,7 +12,7 @@
 //!   vendor's own clients put everything in the query string].
 //! - HTTP 200 even on failure: a single object with `SEVERITY` (not `SUCCESS`) or
 //!   `ERROR_CODE` refuses the whole request and applies nothing. `ERROR_CODE`
-//!   `00000003` (and the `/api/v2` codes `00000101`, `00000106` [INF]) mean the
+//!   `00000003` (and the `/api/v2` codes `00000101`, `00000106` \[INF\]) mean the
 //!   token was refused; `00000429` means the server's own daily quota is spent [INF:
 //!   the real code is unknown; rekey's simulator uses it]. Messages are localised,
 //!   so only codes and `status` fields are ever compared.
@@ -22,7 +22,7 @@
 //!   account is reported so the host never resets it.
 //! - `users`: `SearchUser` pages with a 1-based `startIndex` and `range` (500), not
 //!   counted against the quota. `match_by` maps onto its columns: `sAMAccountName`
-//!   → `SAM_ACCOUNT_NAME`, `userPrincipalName` → `LOGON_NAME`, and [INF] `mail` →
+//!   → `SAM_ACCOUNT_NAME`, `userPrincipalName` → `LOGON_NAME`, and \[INF\] `mail` →
 //!   `EMAIL_ADDRESS`, `employeeID` → `EMPLOYEE_ID`, `distinguishedName` →
 //!   `DISTINGUISHED_NAME`, `objectGUID` → `OBJECT_GUID`, `objectSID` →
 //!   `OBJECT_SID`; the attribute is also asked for with `select`. Users without
@@ -38,13 +38,26 @@
 //! - `mustChangePassword` is not sent: its effect is build-dependent and
 //!   unverified (vendor-apis.md §4.2), so the domain's own setting applies.
 //!
-//! The daily quota: ADManager counts successful objects (not requests) against
-//! `50 × technician licences` a day. rekey never sends more than `daily_limit`
-//! resets in one of the vendor's days (the UTC date of the server's `Date`
-//! header), counted across runs in the target's state directory; see
-//! [`quota`](crate::quota) for the exact rule. Users that do not fit get
-//! `QuotaExhausted` without being sent: the host stops the job (exit 3), and a
-//! later run carries on.
+//! The daily quota. ADManager counts successful objects (not requests) against
+//! `50 × technician licences` a day, shared by every API user and task. rekey never
+//! sends more than `daily_limit` resets in one of the vendor's days:
+//! - the day is the UTC date of the server's `Date` header on the latest reply,
+//!   never this machine's clock (whether the vendor's day turns at UTC or local
+//!   midnight is not documented \[INF\]);
+//! - the count lives in the target's state directory (`admanager-quota.json`,
+//!   written temp-then-rename), and an exclusive lock on `admanager.lock`, held
+//!   for the connector's life, refuses a second run on the same target;
+//! - a request's users are reserved (counted and written) before it is sent;
+//!   afterwards applied users and users whose outcome is unknown stay counted,
+//!   and definite failures are released;
+//! - with no room left, a request waits for reservations in flight, asks the
+//!   server's clock once more (GetAuthInfo is not counted: the day may have
+//!   turned), then sends only the users that fit. The others get
+//!   `QuotaExhausted` without being sent: the host stops the job (exit 3), and a
+//!   later run carries on.
+//!
+//! The server's own quota refusal (`ERROR_CODE` `00000429`, as an envelope or per
+//! item) is `QuotaExhausted` too; nothing of it was applied.
 
 mod api;
 mod quota;

@@ -17,7 +17,7 @@
 //! - The day is the vendor's: the UTC date of the `Date` header of the latest
 //!   reply, never this machine's clock. The count starts afresh when that date
 //!   moves forward. Whether the vendor's day turns at UTC midnight or at the
-//!   server's local midnight is not documented [INF]: UTC is assumed.
+//!   server's local midnight is not documented \[INF\]: UTC is assumed.
 //! - An exclusive lock on `admanager.lock`, held for the connector's life, keeps
 //!   two runs on the same target from spending the same quota.
 

@@ -55,7 +55,7 @@ use crate::common::{Behaviour, Common, SimServer, json_response, lock};
 pub const ERROR_CODE_AUTH: &str = "00000003";
 /// `ERROR_CODE` of a request that cannot be processed (missing or bad parameter).
 pub const ERROR_CODE_REQUEST: &str = "00000002";
-/// `ERROR_CODE` of a spent daily quota (the real one is unknown: [INF]).
+/// `ERROR_CODE` of a spent daily quota (the real one is unknown: \[INF\]).
 pub const ERROR_CODE_QUOTA: &str = "00000429";
 
 /// How a spent quota is refused.
