@@ -11,6 +11,7 @@
 //!
 //! [`broadworks`] simulates Cisco/Oracle BroadWorks through the Odin API (v2).
 //! [`oracle`] simulates Oracle Primavera Administration (Basic auth, whole-batch failures).
+//! [`admanager`] simulates ManageEngine ADManager Plus (form parameters, SEVERE envelopes, the daily quota).
 //!
 //! Start one inside a tokio runtime and point a target's `url` at
 //! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
@@ -20,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod broadworks;
+pub mod admanager;
 pub mod common;
 pub mod oracle;
 pub mod smartermail;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
 use rekey_sim::oracle::{OracleConfig, OracleSim};
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -47,6 +48,17 @@ enum Vendor {
         /// Accept a plain string as the password in manual-reset-pwd.
         #[arg(long)]
         accept_plain_password: bool,
+    },
+    /// ManageEngine ADManager Plus (legacy REST API /RestAPI).
+    Admanager {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Successful objects allowed per day of the simulator's clock.
+        #[arg(long, default_value_t = 50)]
+        daily_limit: usize,
+        /// Answer in Spanish (clients must not match message text).
+        #[arg(long)]
+        spanish: bool,
     },
 }
 
@@ -149,6 +161,29 @@ async fn main() -> anyhow::Result<()> {
                 "administrator {} / {}; users USER0001 and on",
                 sim.config().admin,
                 sim.config().admin_password
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+        Vendor::Admanager {
+            common,
+            daily_limit,
+            spanish,
+        } => {
+            let config = AdManagerConfig {
+                users: common.users,
+                daily_limit,
+                locale: if spanish { Locale::Es } else { Locale::En },
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..AdManagerConfig::default()
+            };
+            let sim = AdManagerSim::start(config).await?;
+            println!("ADManager Plus simulator at {}", sim.url());
+            println!(
+                "domain {}; authtoken {} (technician {})",
+                sim.config().domain,
+                sim.config().auth_token,
+                sim.config().technician
             );
             tokio::signal::ctrl_c().await?;
         }

@@ -1,0 +1,255 @@
+//! Reading a ResetPwd reply (vendor-apis.md §4.2, "Client success rule").
+//!
+//! HTTP 200 always. A single object with `SEVERITY`/`ERROR_CODE` refuses the whole
+//! request; otherwise an array holds one object per `inputFormat` entry, matched
+//! to the inputs by index and by the match attribute. Only codes and `status`
+//! decide: the messages are localised.
+
+use rekey_api::{Applied, ConnectorError, ErrorKind};
+use serde_json::{Map, Value};
+
+use crate::api::{self, MatchBy, Severe};
+
+/// One outcome per user of `users` (in order) from a ResetPwd reply body.
+pub(crate) fn classify(
+    match_by: MatchBy,
+    users: &[&str],
+    body: &[u8],
+) -> Vec<Result<Applied, ConnectorError>> {
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(error) => {
+            let error = ConnectorError::fatal(format!(
+                "unreadable ResetPwd reply: {}; whether the reset was applied is unknown",
+                rekey_api::json_error_position(&error)
+            ));
+            return vec![Err(error); users.len()];
+        }
+    };
+    if let Some(severe) = Severe::of(&value) {
+        return vec![Err(severe.to_error()); users.len()];
+    }
+    let Value::Array(elements) = value else {
+        let error = ConnectorError::fatal(
+            "the ResetPwd reply is neither a list of results nor an error; whether the reset was applied is unknown",
+        );
+        return vec![Err(error); users.len()];
+    };
+    let elements: Vec<Option<&Map<String, Value>>> =
+        elements.iter().map(Value::as_object).collect();
+    let same_length = elements.len() == users.len();
+    let mut taken = vec![false; elements.len()];
+    users
+        .iter()
+        .enumerate()
+        .map(|(index, user)| {
+            let by_index = elements
+                .get(index)
+                .copied()
+                .flatten()
+                .filter(|element| !taken[index] && agrees(match_by, element, user, same_length))
+                .map(|_| index);
+            let chosen = by_index.or_else(|| {
+                elements.iter().enumerate().position(|(j, element)| {
+                    !taken[j] && element.is_some_and(|e| names(match_by, e, user))
+                })
+            });
+            match chosen.and_then(|j| Some((j, elements[j]?))) {
+                Some((j, element)) => {
+                    taken[j] = true;
+                    item_outcome(element)
+                }
+                None => Err(ConnectorError::fatal(
+                    "the ResetPwd reply has no result for this user; whether the reset was applied is unknown",
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The element's value of the match attribute, when it gives one.
+fn attribute(match_by: MatchBy, element: &Map<String, Value>) -> Option<String> {
+    api::field_str(element, match_by.ldap_name()).filter(|v| !v.trim().is_empty())
+}
+
+/// Whether the element at the user's index can be the user's: it names the user,
+/// or it names nobody (`mail`, `employeeID` are not echoed) and the reply has one
+/// element per input.
+fn agrees(match_by: MatchBy, element: &Map<String, Value>, user: &str, same_length: bool) -> bool {
+    match attribute(match_by, element) {
+        Some(value) => match_by.same(&value, user),
+        None => same_length,
+    }
+}
+
+/// Whether the element names the user by the match attribute.
+fn names(match_by: MatchBy, element: &Map<String, Value>, user: &str) -> bool {
+    attribute(match_by, element).is_some_and(|value| match_by.same(&value, user))
+}
+
+/// One element's outcome: `status` `"1"`, `1` or `"SUCCESS"` is success; without a
+/// `status`, `reset` `"yes"`/`"no"` decides; with neither the outcome is unknown.
+fn item_outcome(element: &Map<String, Value>) -> Result<Applied, ConnectorError> {
+    let message = api::field_str(element, "statusMessage")
+        .map(|m| api::unescape(&m))
+        .filter(|m| !m.trim().is_empty());
+    let succeeded = match api::field_str(element, "status") {
+        Some(status) => status.trim() == "1" || status.trim().eq_ignore_ascii_case("SUCCESS"),
+        None => match api::field_str(element, "reset").as_deref().map(str::trim) {
+            Some(reset) if reset.eq_ignore_ascii_case("yes") => true,
+            Some(reset) if reset.eq_ignore_ascii_case("no") => false,
+            _ => {
+                return Err(ConnectorError::fatal(
+                    "the ResetPwd result for this user has no status; whether the reset was applied is unknown",
+                ));
+            }
+        },
+    };
+    if succeeded {
+        return Ok(Applied {
+            vendor_password: None,
+            detail: message,
+        });
+    }
+    // A per-item refusal may carry the same codes as the envelope.
+    if let Some(severe) = Severe::of(&Value::Object(element.clone()))
+        && (severe.is_auth() || severe.is_quota())
+    {
+        let mut error = severe.to_error();
+        if let Some(message) = &message {
+            error.message = format!("{}: {message}", error.kind);
+        }
+        return Err(error);
+    }
+    let status = api::field_str(element, "status").unwrap_or_default();
+    Err(ConnectorError::new(
+        ErrorKind::Rejected,
+        message.unwrap_or_else(|| {
+            format!("the server did not reset the password (status {status:?}) and gave no message")
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn run(
+        match_by: MatchBy,
+        users: &[&str],
+        reply: Value,
+    ) -> Vec<Result<Applied, ConnectorError>> {
+        classify(match_by, users, reply.to_string().as_bytes())
+    }
+
+    fn kind(outcome: &Result<Applied, ConnectorError>) -> Option<ErrorKind> {
+        outcome.as_ref().err().map(|e| e.kind)
+    }
+
+    #[test]
+    fn status_forms_and_entities() {
+        let out = run(
+            MatchBy::SamAccountName,
+            &["a", "b", "c", "d", "e"],
+            json!([
+                { "sAMAccountName": "a", "status": "1", "statusMessage": "Password reset successful." },
+                { "sAMAccountName": "b", "status": 1 },
+                { "sAMAccountName": "c", "status": "SUCCESS" },
+                { "sAMAccountName": "d", "status": "0", "reset": "no",
+                  "statusMessage": "Policy: 8 chars &amp; 3 classes &lt;AD&gt;" },
+                { "sAMAccountName": "e", "status": "SEVERE", "statusMessage": "" },
+            ]),
+        );
+        assert_eq!(
+            out[0].as_ref().unwrap().detail.as_deref(),
+            Some("Password reset successful.")
+        );
+        assert!(out[1].is_ok() && out[2].is_ok());
+        let error = out[3].as_ref().unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Rejected);
+        assert_eq!(error.message, "Policy: 8 chars & 3 classes <AD>");
+        assert_eq!(kind(&out[4]), Some(ErrorKind::Rejected));
+        assert!(out[4].as_ref().unwrap_err().message.contains("SEVERE"));
+    }
+
+    #[test]
+    fn elements_match_by_attribute_when_out_of_order() {
+        let out = run(
+            MatchBy::UserPrincipalName,
+            &["a@x.com", "b@x.com", "c@x.com"],
+            json!([
+                { "userPrincipalName": "B@X.COM", "status": "0", "statusMessage": "no" },
+                { "userPrincipalName": "a@x.com", "status": "1" },
+            ]),
+        );
+        assert!(out[0].is_ok());
+        assert_eq!(kind(&out[1]), Some(ErrorKind::Rejected));
+        assert_eq!(kind(&out[2]), Some(ErrorKind::Fatal), "no element: unknown");
+    }
+
+    #[test]
+    fn attributes_not_echoed_match_by_index_only_when_lengths_agree() {
+        let reply = json!([
+            { "sAMAccountName": "jdoe", "status": "1" },
+            { "sAMAccountName": "mroe", "status": "0" },
+        ]);
+        let out = run(MatchBy::Mail, &["j@x", "m@x"], reply.clone());
+        assert!(out[0].is_ok());
+        assert_eq!(kind(&out[1]), Some(ErrorKind::Rejected));
+        let out = run(MatchBy::Mail, &["j@x", "m@x", "k@x"], reply);
+        assert!(out.iter().all(|o| kind(o) == Some(ErrorKind::Fatal)));
+    }
+
+    #[test]
+    fn a_mismatched_element_is_not_taken_for_another_user() {
+        let out = run(
+            MatchBy::SamAccountName,
+            &["a", "b"],
+            json!([{ "sAMAccountName": "zzz", "status": "1" }, { "sAMAccountName": "b", "status": "1" }]),
+        );
+        assert_eq!(kind(&out[0]), Some(ErrorKind::Fatal));
+        assert!(out[1].is_ok());
+    }
+
+    #[test]
+    fn whole_request_failures_and_bad_replies() {
+        let out = run(
+            MatchBy::SamAccountName,
+            &["a", "b"],
+            json!({ "SEVERITY": "SEVERE", "STATUS_MESSAGE": "Ung&uuml;ltig", "ERROR_CODE": "00000003" }),
+        );
+        assert!(out.iter().all(|o| kind(o) == Some(ErrorKind::AuthRefused)));
+        let out = run(
+            MatchBy::SamAccountName,
+            &["a"],
+            json!({ "SEVERITY": "SEVERE", "STATUS_MESSAGE": "Falta &quot;pwd&quot;", "ERROR_CODE": "00000002" }),
+        );
+        assert_eq!(
+            out[0].as_ref().unwrap_err().message,
+            "Falta \"pwd\" (ERROR_CODE 00000002)"
+        );
+        let out = run(
+            MatchBy::SamAccountName,
+            &["a", "b"],
+            json!([
+                { "sAMAccountName": "a", "status": "0", "ERROR_CODE": "00000429", "statusMessage": "L&iacute;mite" },
+                { "sAMAccountName": "b", "reset": "yes" },
+            ]),
+        );
+        assert_eq!(kind(&out[0]), Some(ErrorKind::QuotaExhausted));
+        assert!(out[0].as_ref().unwrap_err().message.contains("Límite"));
+        assert!(out[1].is_ok());
+        let out = run(
+            MatchBy::SamAccountName,
+            &["a"],
+            json!([{ "sAMAccountName": "a" }]),
+        );
+        assert_eq!(kind(&out[0]), Some(ErrorKind::Fatal), "no status: unknown");
+        let out = classify(MatchBy::SamAccountName, &["a"], b"<html>oops</html>");
+        assert_eq!(kind(&out[0]), Some(ErrorKind::Fatal));
+        let out = run(MatchBy::SamAccountName, &["a"], json!({ "status": "1" }));
+        assert_eq!(kind(&out[0]), Some(ErrorKind::Fatal));
+    }
+}

@@ -1,0 +1,223 @@
+//! The real `rekey` binary and ADManager Plus connector library against the
+//! ADManager simulator.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim};
+use rekey_tests::{Scratch, runtime, with_status};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn scratch(sim: &AdManagerSim, token: &str, extra: &str) -> Scratch {
+    let mut scratch = Scratch::new();
+    scratch.env("ADMP_AUTH_TOKEN", token);
+    scratch.config(&format!(
+        r#"
+[targets.ad]
+connector = "admanager"
+url = "{url}"
+auth_token = {{ env = "ADMP_AUTH_TOKEN" }}
+domain = "{domain}"
+{extra}
+"#,
+        url = sim.url(),
+        domain = sim.config().domain,
+    ));
+    scratch
+}
+
+fn users_file(scratch: &Scratch, name: &str, users: &[String]) {
+    std::fs::write(scratch.path(name), users.join("\n") + "\n").unwrap();
+}
+
+/// Every byte that is not alphanumeric as `%XX`, in upper and lower case hex.
+fn percent_encodings(value: &str) -> [String; 2] {
+    let encode = |upper: bool| {
+        value
+            .bytes()
+            .map(|b| match b {
+                b if b.is_ascii_alphanumeric() => char::from(b).to_string(),
+                b if upper => format!("%{b:02X}"),
+                b => format!("%{b:02x}"),
+            })
+            .collect::<String>()
+    };
+    [encode(true), encode(false)]
+}
+
+#[test]
+fn resets_every_user_with_generated_passwords_one_request_each() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AdManagerSim::start(AdManagerConfig {
+            users: 200,
+            daily_limit: 1000,
+            ..AdManagerConfig::default()
+        }))
+        .unwrap();
+    let scratch = scratch(&sim, &sim.config().auth_token, "daily_limit = 1000");
+    scratch
+        .run(&["reset", "ad", "--all", "--out", "results.csv", "--yes"])
+        .expect_code(0);
+    let rows = scratch.results("results.csv");
+    let reset = with_status(&rows, "reset");
+    assert_eq!(reset.len(), 200);
+    let mut distinct = HashSet::new();
+    for row in &reset {
+        assert_eq!(
+            Some(row.password.clone()),
+            sim.password(&row.user),
+            "{}",
+            row.user
+        );
+        assert_eq!(
+            sim.history(&row.user),
+            std::slice::from_ref(&row.password),
+            "set once"
+        );
+        distinct.insert(row.password.clone());
+    }
+    assert_eq!(distinct.len(), 200);
+    assert_eq!(sim.reset_requests(), 200, "one user per request");
+    // The token's own technician is never reset.
+    let own = rows.iter().find(|r| r.user == "helpdesk").unwrap();
+    assert_eq!(own.status, "skipped");
+    assert!(sim.history("helpdesk").is_empty());
+}
+
+#[test]
+fn a_known_value_of_every_printable_character_is_batched_and_never_in_a_url() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AdManagerSim::start(AdManagerConfig {
+            users: 60,
+            daily_limit: 100,
+            ..AdManagerConfig::default()
+        }))
+        .unwrap();
+    let mut scratch = scratch(&sim, &sim.config().auth_token, "daily_limit = 100");
+    let printable: String = (' '..='~').collect();
+    scratch.env("NEW_PASSWORD", &printable);
+    let users: Vec<String> = (1..=60).map(|i| format!("user{i:05}")).collect();
+    users_file(&scratch, "users.txt", &users);
+    scratch
+        .run(&[
+            "reset",
+            "ad",
+            "--users",
+            "users.txt",
+            "--password-env",
+            "NEW_PASSWORD",
+            "--out",
+            "results.csv",
+        ])
+        .expect_code(0);
+    let rows = scratch.results("results.csv");
+    assert_eq!(with_status(&rows, "reset").len(), 60);
+    for user in &users {
+        assert_eq!(
+            sim.history(user),
+            std::slice::from_ref(&printable),
+            "{user}"
+        );
+    }
+    assert_eq!(sim.reset_requests(), 2, "batches of 50 share the value");
+
+    let token = sim.config().auth_token.clone();
+    let mut forbidden = vec![printable.clone(), token.clone()];
+    forbidden.extend(percent_encodings(&printable));
+    forbidden.push(printable.replace(' ', "+"));
+    forbidden.extend(percent_encodings(&token));
+    let requests = sim.common().requests();
+    assert!(!requests.is_empty());
+    for logged in &requests {
+        assert!(
+            logged.uri.starts_with("/RestAPI/") && !logged.uri.contains('?'),
+            "{}",
+            logged.uri
+        );
+        for secret in &forbidden {
+            assert!(
+                !logged.uri.contains(secret.as_str()),
+                "a secret in {}",
+                logged.uri
+            );
+        }
+    }
+}
+
+#[test]
+fn the_daily_limit_stops_the_job_and_the_next_day_carries_on() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AdManagerSim::start(AdManagerConfig {
+            users: 50,
+            ..AdManagerConfig::default()
+        }))
+        .unwrap();
+    let scratch = scratch(&sim, &sim.config().auth_token, "daily_limit = 30");
+    let users: Vec<String> = (1..=50).map(|i| format!("user{i:05}")).collect();
+    users_file(&scratch, "users.txt", &users);
+    let run = scratch.run(&["reset", "ad", "--users", "users.txt", "--out", "day1.csv"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("quota exhausted"), "{}", run.stderr);
+    let rows = scratch.results("day1.csv");
+    assert_eq!(with_status(&rows, "reset").len(), 30);
+    let skipped: Vec<String> = with_status(&rows, "skipped")
+        .iter()
+        .map(|r| r.user.clone())
+        .collect();
+    assert_eq!(skipped.len(), 20);
+    assert_eq!(sim.quota_used_today(), 30);
+    for row in with_status(&rows, "reset") {
+        assert_eq!(Some(row.password.clone()), sim.password(&row.user));
+    }
+    for user in &skipped {
+        assert!(sim.history(user).is_empty(), "{user} was not to be sent");
+    }
+
+    // The vendor's next day: the skipped users are reset, nobody twice.
+    sim.common().clock.advance(DAY);
+    users_file(&scratch, "skipped.txt", &skipped);
+    scratch
+        .run(&["reset", "ad", "--users", "skipped.txt", "--out", "day2.csv"])
+        .expect_code(0);
+    let rows = scratch.results("day2.csv");
+    assert_eq!(with_status(&rows, "reset").len(), 20);
+    for row in &rows {
+        assert_eq!(Some(row.password.clone()), sim.password(&row.user));
+    }
+    for user in &users {
+        assert_eq!(sim.history(user).len(), 1, "{user} reset exactly once");
+    }
+    assert_eq!(sim.quota_used_today(), 20);
+}
+
+#[test]
+fn a_refused_token_stops_before_any_change() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AdManagerSim::start(AdManagerConfig::default()))
+        .unwrap();
+    let scratch = scratch(&sim, "revoked-token-1234", "");
+    let run = scratch.run(&["reset", "ad", "--all", "--out", "results.csv"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("authentication refused"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("revoked-token-1234"));
+    assert_eq!(sim.reset_requests(), 0);
+    for user in sim.users() {
+        assert!(sim.history(&user).is_empty(), "{user} was changed");
+    }
+    let run = scratch.run(&["check", "ad"]);
+    run.expect_code(3);
+    assert!(
+        run.stdout.contains("authentication refused"),
+        "{}",
+        run.stdout
+    );
+}
