@@ -11,12 +11,15 @@
 //!
 //! Start one inside a tokio runtime and point a target's `url` at
 //! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
+//! [`inhouse`] is no vendor's product: it is Acme Directory, the fictional in-house
+//! system that `connectors/example` talks to.
 
 // Handlers return early answers as `Err(Response)`; the size of that error does not
 // matter in a test server.
 #![allow(clippy::result_large_err)]
 
 pub mod common;
+pub mod inhouse;
 pub mod smartermail;
 
 pub use common::{Behaviour, Faults, LoggedRequest, SimClock, SimServer};

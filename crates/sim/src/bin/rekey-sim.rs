@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rekey_sim::inhouse::{InhouseConfig, InhouseSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -26,6 +27,14 @@ enum Vendor {
         /// Access-token lifetime in seconds.
         #[arg(long, default_value_t = 900)]
         token_lifetime: u64,
+    },
+    /// Acme Directory, the fictional in-house system of the example connector.
+    Inhouse {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Requests a second one API key may send before getting 429.
+        #[arg(long)]
+        rate_limit: Option<u32>,
     },
 }
 
@@ -87,6 +96,26 @@ async fn main() -> anyhow::Result<()> {
                 sim.config().sysadmin,
                 sim.config().sysadmin_password
             );
+            tokio::signal::ctrl_c().await?;
+        }
+        Vendor::Inhouse { common, rate_limit } => {
+            let config = InhouseConfig {
+                users: common.users,
+                rate_limit,
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..InhouseConfig::default()
+            };
+            let sim = InhouseSim::start(config).await?;
+            println!("Acme Directory simulator at {}", sim.url());
+            for key in &sim.config().keys {
+                println!(
+                    "API key {} (service account {}; scopes {})",
+                    key.key,
+                    key.account,
+                    key.scopes.join(", ")
+                );
+            }
             tokio::signal::ctrl_c().await?;
         }
     }
