@@ -23,8 +23,11 @@ pub fn bin_dir() -> &'static Path {
         let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
+        // `--tests` resolves features as `cargo test` does (dev-dependencies
+        // included), so this build finds what `cargo test` already built and
+        // changes nothing under its feet.
         build
-            .args(["build", "--workspace", "--lib", "--bins", "--quiet"])
+            .args(["build", "--workspace", "--lib", "--bins", "--tests", "--quiet"])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile == "release" {
             build.arg("--release");

@@ -9,9 +9,15 @@
 //! and inspection of its state (each user's current password and the history of
 //! passwords set).
 //!
-//! [`broadworks`] simulates Cisco/Oracle BroadWorks through the Odin API (v2).
-//! [`oracle`] simulates Oracle Primavera Administration (Basic auth, whole-batch failures).
-//! [`admanager`] simulates ManageEngine ADManager Plus (form parameters, SEVERE envelopes, the daily quota).
+//! - [`smartermail`]: SmarterMail (REST API v1: rotating refresh tokens, `success`
+//!   flags, system-admin impersonation).
+//! - [`broadworks`]: Cisco/Oracle BroadWorks through the Odin API (v2).
+//! - [`oracle`]: Oracle Primavera Administration (Basic auth, passwords as arrays of
+//!   characters, whole-batch failures).
+//! - [`admanager`]: ManageEngine ADManager Plus (form parameters, SEVERE envelopes,
+//!   the daily quota).
+//! - [`inhouse`]: no vendor's product: Acme Directory, the fictional in-house system
+//!   that `connectors/example` talks to.
 //!
 //! Start one inside a tokio runtime and point a target's `url` at
 //! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
@@ -20,9 +26,10 @@
 // matter in a test server.
 #![allow(clippy::result_large_err)]
 
-pub mod broadworks;
 pub mod admanager;
+pub mod broadworks;
 pub mod common;
+pub mod inhouse;
 pub mod oracle;
 pub mod smartermail;
 

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
-use rekey_sim::oracle::{OracleConfig, OracleSim};
 use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale};
+use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
+use rekey_sim::inhouse::{InhouseConfig, InhouseSim};
+use rekey_sim::oracle::{OracleConfig, OracleSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -59,6 +60,14 @@ enum Vendor {
         /// Answer in Spanish (clients must not match message text).
         #[arg(long)]
         spanish: bool,
+    },
+    /// Acme Directory, the fictional in-house system of the example connector.
+    Inhouse {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Requests a second one API key may send before getting 429.
+        #[arg(long)]
+        rate_limit: Option<u32>,
     },
 }
 
@@ -185,6 +194,26 @@ async fn main() -> anyhow::Result<()> {
                 sim.config().auth_token,
                 sim.config().technician
             );
+            tokio::signal::ctrl_c().await?;
+        }
+        Vendor::Inhouse { common, rate_limit } => {
+            let config = InhouseConfig {
+                users: common.users,
+                rate_limit,
+                behaviour: common.behaviour(),
+                port: common.port,
+                ..InhouseConfig::default()
+            };
+            let sim = InhouseSim::start(config).await?;
+            println!("Acme Directory simulator at {}", sim.url());
+            for key in &sim.config().keys {
+                println!(
+                    "API key {} (service account {}; scopes {})",
+                    key.key,
+                    key.account,
+                    key.scopes.join(", ")
+                );
+            }
             tokio::signal::ctrl_c().await?;
         }
     }
