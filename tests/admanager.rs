@@ -177,14 +177,18 @@ fn the_daily_limit_stops_the_job_and_the_next_day_carries_on() {
         assert!(sim.history(user).is_empty(), "{user} was not to be sent");
     }
 
-    // The vendor's next day: the skipped users are reset, nobody twice.
+    // The vendor's next day: resuming the job resets the skipped users, nobody
+    // twice, and rewrites the results file complete.
     sim.common().clock.advance(DAY);
-    users_file(&scratch, "skipped.txt", &skipped);
-    scratch
-        .run(&["reset", "ad", "--users", "skipped.txt", "--out", "day2.csv"])
-        .expect_code(0);
-    let rows = scratch.results("day2.csv");
-    assert_eq!(with_status(&rows, "reset").len(), 20);
+    let job = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("job "))
+        .unwrap()
+        .to_owned();
+    scratch.run(&["resume", &job]).expect_code(0);
+    let rows = scratch.results("day1.csv");
+    assert_eq!(with_status(&rows, "reset").len(), 50);
     for row in &rows {
         assert_eq!(Some(row.password.clone()), sim.password(&row.user));
     }
@@ -192,6 +196,16 @@ fn the_daily_limit_stops_the_job_and_the_next_day_carries_on() {
         assert_eq!(sim.history(user).len(), 1, "{user} reset exactly once");
     }
     assert_eq!(sim.quota_used_today(), 20);
+
+    // A fresh run on the new day is held to the same limit, counted across runs.
+    users_file(&scratch, "again.txt", &users[..15]);
+    let run = scratch.run(&["reset", "ad", "--users", "again.txt", "--out", "again.csv"]);
+    run.expect_code(3);
+    assert_eq!(
+        with_status(&scratch.results("again.csv"), "reset").len(),
+        10
+    );
+    assert_eq!(sim.quota_used_today(), 30);
 }
 
 #[test]

@@ -27,7 +27,14 @@ pub fn bin_dir() -> &'static Path {
         // included), so this build finds what `cargo test` already built and
         // changes nothing under its feet.
         build
-            .args(["build", "--workspace", "--lib", "--bins", "--tests", "--quiet"])
+            .args([
+                "build",
+                "--workspace",
+                "--lib",
+                "--bins",
+                "--tests",
+                "--quiet",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile == "release" {
             build.arg("--release");

@@ -1,7 +1,7 @@
 //! `rekey-demo`: starts the vendor simulators on 127.0.0.1, writes a config for
-//! them, runs the real `rekey` binary (which loads the real connector libraries)
-//! to reset every user of every target, checks each delivered password against the
-//! simulator's, and prints a summary per target.
+//! them (`config/demo.toml`), runs the real `rekey` binary (which loads the real
+//! connector libraries) to reset every user of every target, checks each delivered
+//! password against the simulator's, and prints a summary per target.
 //!
 //! Run it from a build of the whole workspace, so that `rekey` and the connector
 //! libraries sit next to it: `cargo build --release --workspace &&
@@ -12,6 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim};
+use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
+use rekey_sim::inhouse::{InhouseConfig, InhouseSim};
+use rekey_sim::oracle::{OracleConfig, OracleSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use serde::Deserialize;
 
@@ -32,7 +36,6 @@ type PasswordLookup = Box<dyn Fn(&str) -> Option<String>>;
 struct Demo {
     target: &'static str,
     connector: &'static str,
-    env: Vec<(&'static str, String)>,
     stored_password: PasswordLookup,
 }
 
@@ -51,44 +54,95 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let work = tempfile::Builder::new().prefix("rekey-demo-").tempdir()?;
 
-    let smartermail = runtime.block_on(SmarterMailSim::start(SmarterMailConfig {
+    let smartermail = Arc::new(runtime.block_on(SmarterMailSim::start(SmarterMailConfig {
         users: USERS,
         ..SmarterMailConfig::default()
-    }))?;
-    let config =
-        include_str!("../../../config/demo.toml").replace("{smartermail}", &smartermail.url());
-    let smartermail = Arc::new(smartermail);
-    let demos = vec![Demo {
-        target: "mail",
-        connector: "smartermail",
-        env: vec![(
-            "DEMO_SMARTERMAIL_PASSWORD",
-            smartermail.config().admin_password.clone(),
-        )],
-        stored_password: Box::new(move |user| smartermail.password(user)),
-    }];
+    }))?);
+    let broadworks = Arc::new(runtime.block_on(BroadWorksSim::start(BroadWorksConfig {
+        users: USERS,
+        ..BroadWorksConfig::default()
+    }))?);
+    let oracle = Arc::new(runtime.block_on(OracleSim::start(OracleConfig {
+        users: USERS,
+        ..OracleConfig::default()
+    }))?);
+    let admanager = Arc::new(runtime.block_on(AdManagerSim::start(AdManagerConfig {
+        users: USERS,
+        ..AdManagerConfig::default()
+    }))?);
+    let inhouse = Arc::new(runtime.block_on(InhouseSim::start(InhouseConfig {
+        users: USERS,
+        ..InhouseConfig::default()
+    }))?);
+
+    let config = include_str!("../../../config/demo.toml")
+        .replace("{smartermail}", &smartermail.url())
+        .replace("{broadworks}", &broadworks.url())
+        .replace("{oracle}", &oracle.url())
+        .replace("{admanager}", &admanager.url())
+        .replace("{inhouse}", &inhouse.url());
     let config_path = work.path().join("rekey.toml");
     std::fs::write(&config_path, config)?;
+    let env = [
+        (
+            "DEMO_SMARTERMAIL_PASSWORD",
+            smartermail.config().admin_password.clone(),
+        ),
+        ("DEMO_ODIN_PASSWORD", broadworks.config().password.clone()),
+        (
+            "DEMO_PRIMAVERA_PASSWORD",
+            oracle.config().admin_password.clone(),
+        ),
+        (
+            "DEMO_ADMANAGER_TOKEN",
+            admanager.config().auth_token.clone(),
+        ),
+        ("DEMO_ACME_API_KEY", inhouse.config().keys[0].key.clone()),
+    ];
+
+    let demos = vec![
+        Demo {
+            target: "mail",
+            connector: "smartermail",
+            stored_password: Box::new(move |user| smartermail.password(user)),
+        },
+        Demo {
+            target: "pbx",
+            connector: "broadworks",
+            stored_password: Box::new(move |user| broadworks.web_password(user)),
+        },
+        Demo {
+            target: "p6",
+            connector: "oracle-cloud",
+            stored_password: Box::new(move |user| oracle.password(user)),
+        },
+        Demo {
+            target: "ad",
+            connector: "admanager",
+            stored_password: Box::new(move |user| admanager.password(user)),
+        },
+        Demo {
+            target: "acme",
+            connector: "example",
+            stored_password: Box::new(move |user| inhouse.password(user)),
+        },
+    ];
 
     println!(
-        "rekey demo: {} simulated systems on 127.0.0.1, {USERS} users each\n",
+        "rekey demo: {} simulated systems on 127.0.0.1, about {USERS} users each; resetting every user\n",
         demos.len()
     );
     let mut all_good = true;
     for demo in &demos {
         let out = work.path().join(format!("results-{}.csv", demo.target));
-        let mut command = Command::new(&rekey);
-        command
+        let output = Command::new(&rekey)
             .arg("--config")
             .arg(&config_path)
             .args(["-q", "reset", demo.target, "--all", "--yes", "--out"])
             .arg(&out)
-            .env_remove("REKEY_PLUGIN_PATH");
-        for (key, value) in &demo.env {
-            command.env(key, value);
-        }
-        let status = command
-            .status()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env_remove("REKEY_PLUGIN_PATH")
+            .output()
             .with_context(|| format!("running {}", rekey.display()))?;
         let rows = read_rows(&out)?;
         let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
@@ -99,22 +153,26 @@ fn main() -> anyhow::Result<()> {
                     && (demo.stored_password)(&r.user).as_deref() == Some(r.password.as_str())
             })
             .count();
-        let good = status.code() == Some(0) && verified == count("reset");
+        let good =
+            output.status.code() == Some(0) && verified == count("reset") && count("reset") > 0;
         all_good &= good;
         println!(
-            "{:<6} {:<12} exit {}: {} reset, {} failed, {} skipped; {verified}/{} new passwords match the simulator{}",
+            "{:<5} {:<12} exit {}: {:>3} reset, {} failed, {} skipped; {verified}/{} new passwords match the simulator{}",
             demo.target,
             demo.connector,
-            status.code().unwrap_or(-1),
+            output.status.code().unwrap_or(-1),
             count("reset"),
             count("failed"),
             count("skipped"),
             count("reset"),
             if good { "" } else { "  <-- PROBLEM" }
         );
+        if !good {
+            eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        }
     }
     println!(
-        "\nresults files were written (mode 0600) to {} and are removed now",
+        "\n(skipped: each connector's own admin account, and excluded users.) The results files were\nwritten with mode 0600 to {} and are removed now.",
         work.path().display()
     );
     if !all_good {
