@@ -167,3 +167,90 @@ fn listing_connectors_survives_bad_libraries() {
     assert!(run.stdout.contains("panic_on"), "{}", run.stdout);
     assert!(library("fixture_faulty").exists());
 }
+
+/// The plugin boundary in-process: dropping the host's future cancels the
+/// plugin's task, and many calls run at once on the plugin's own runtime.
+#[test]
+fn dropping_a_call_cancels_the_plugins_task() {
+    use rekey_api::ffi::host::{LoadOptions, PluginLibrary};
+    use rekey_api::{
+        Connector, CreateContext, CredentialKind, NewPassword, ResetItem, ResetRequest,
+        SettingValue, Settings,
+    };
+
+    // A copy of its own, so this library's settings cannot clash with other tests'.
+    let scratch = Scratch::new();
+    let dir = scratch.plugin_copy("fixture_faulty", &connector_file_name("faulty"));
+    let library = PluginLibrary::load(
+        &dir.join(connector_file_name("faulty")),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    let connector = |done: &std::path::Path, slow_ms: u64| {
+        let settings = Settings::check(
+            &library.info().metadata.settings,
+            [
+                ("slow_ms".to_owned(), SettingValue::Plain(slow_ms.into())),
+                (
+                    "done_file".to_owned(),
+                    SettingValue::Plain(done.to_str().unwrap().into()),
+                ),
+            ],
+        )
+        .unwrap();
+        library
+            .create(
+                &settings,
+                CreateContext {
+                    target: "t".into(),
+                    state_dir: scratch.dir().to_owned(),
+                    rate: None,
+                },
+            )
+            .unwrap()
+    };
+    let request = || ResetRequest {
+        kind: CredentialKind::Password,
+        items: vec![ResetItem {
+            user: "u".into(),
+            password: NewPassword::Known("Pw-1234".into()),
+        }],
+    };
+    let rt = rekey_tests::runtime();
+
+    // Dropped after 50 ms: the plugin's task is aborted and never finishes.
+    let cancelled = scratch.path("cancelled");
+    let slow = connector(&cancelled, 400);
+    let result = rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_millis(50), slow.reset(request())).await
+    });
+    assert!(result.is_err(), "the call should still be running");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(
+        !cancelled.exists(),
+        "the plugin's task ran on after its future was dropped"
+    );
+
+    // Awaited: it finishes. And 50 calls of 200 ms each run at once.
+    let finished = scratch.path("finished");
+    let slow = std::sync::Arc::new(connector(&finished, 200));
+    let started = std::time::Instant::now();
+    rt.block_on(async {
+        let calls: Vec<_> = (0..50)
+            .map(|_| {
+                let slow = std::sync::Arc::clone(&slow);
+                tokio::spawn(async move { slow.reset(request()).await })
+            })
+            .collect();
+        for call in calls {
+            let outcomes = call.await.unwrap().unwrap();
+            assert!(outcomes[0].result.is_ok());
+        }
+    });
+    assert!(finished.exists());
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "50 calls of 200 ms took {:?}: they did not run concurrently",
+        started.elapsed()
+    );
+}

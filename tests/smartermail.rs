@@ -423,3 +423,35 @@ domain = "example.com"
     assert_eq!(with_status(&rows, "reset").len(), 10);
     assert!(sim.history("admin@example.com").is_empty());
 }
+
+#[test]
+fn the_targets_rate_is_shared_by_all_workers() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(SmarterMailSim::start(SmarterMailConfig {
+            users: 60,
+            ..SmarterMailConfig::default()
+        }))
+        .unwrap();
+    let scratch = scratch(&sim, "rate = 40");
+    let started = std::time::Instant::now();
+    scratch
+        .run(&[
+            "reset",
+            "mail",
+            "--all",
+            "--concurrency",
+            "16",
+            "--out",
+            "results.csv",
+        ])
+        .expect_code(0);
+    // A login, a listing and 60 resets at 40 requests a second, whatever the
+    // concurrency: at least 1.5 s.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
+    assert_eq!(
+        with_status(&scratch.results("results.csv"), "reset").len(),
+        60
+    );
+}

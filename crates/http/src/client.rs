@@ -112,6 +112,12 @@ impl VendorHttp {
         tracing::debug!(%method, path, "request");
         let started = std::time::Instant::now();
         let response = self.client.execute(request).await.map_err(|e| {
+            if let Some(tls) = tls_refusal(&e) {
+                // Retrying will not make the certificate trusted.
+                return ConnectorError::fatal(format!(
+                    "{method} {path}: the server's TLS certificate was refused ({tls}): give it a certificate this machine trusts (a private CA goes in the system's trust store)"
+                ));
+            }
             let kind = if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() {
                 ErrorKind::Transient
             } else {
@@ -199,6 +205,33 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The TLS certificate error behind a failed request, if that is what it was.
+fn tls_refusal(error: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&dyn std::error::Error> = error.source();
+    while let Some(cause) = source {
+        if let Some(
+            tls @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::UnsupportedNameType),
+        ) = find_rustls(cause)
+        {
+            return Some(tls.to_string());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// A rustls error in `error`, looking inside I/O errors (which wrap it, sometimes
+/// twice: `source()` skips the wrapped error itself).
+fn find_rustls<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    find_rustls(inner)
 }
 
 /// reqwest's messages end with ` for url (…)`; drop that part.
