@@ -294,30 +294,16 @@ impl Connector for BroadWorks {
     }
 
     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
-        let mut outcomes = Vec::with_capacity(request.items.len());
-        let mut stop: Option<ConnectorError> = None;
-        for item in request.items {
-            let result = match (&stop, &item.password) {
-                (Some(error), _) => Err(error.clone()),
-                (None, NewPassword::Known(password)) => {
-                    self.set(request.kind, &item.user, password).await
-                }
-                (None, NewPassword::VendorGenerated) => Err(ConnectorError::unsupported(
+        let kind = request.kind;
+        Ok(rekey_api::reset_one_by_one(request, |user, password| async move {
+            match password {
+                NewPassword::Known(password) => self.set(kind, &user, &password).await,
+                NewPassword::VendorGenerated => Err(ConnectorError::unsupported(
                     "Odin generates values but does not set them itself; use --vendor-generate, which fetches them first",
                 )),
-            };
-            if let Err(error) = &result
-                && error.kind == ErrorKind::AuthRefused
-            {
-                // Every further call would be refused too.
-                stop = Some(error.clone());
             }
-            outcomes.push(UserOutcome {
-                user: item.user,
-                result,
-            });
-        }
-        Ok(outcomes)
+        })
+        .await)
     }
 }
 

@@ -18,8 +18,8 @@ mod session;
 use async_trait::async_trait;
 use rekey_api::{
     Applied, Capability, CheckReport, Connector, ConnectorError, CreateContext, CredentialKind,
-    ErrorKind, Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec, Settings,
-    UserEntry, UserOutcome, UserPage,
+    Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec, Settings, UserEntry,
+    UserOutcome, UserPage,
 };
 use rekey_http::{HttpOptions, Method, StatusCode, VendorHttp};
 use tokio::sync::Mutex;
@@ -247,30 +247,17 @@ impl Connector for SmarterMail {
                 request.kind
             )));
         }
-        let mut outcomes = Vec::with_capacity(request.items.len());
-        let mut stop: Option<ConnectorError> = None;
-        for item in request.items {
-            let result = match (&stop, &item.password) {
-                (Some(error), _) => Err(error.clone()),
-                (None, NewPassword::Known(password)) => {
-                    self.set_password(&item.user, password).await
+        Ok(
+            rekey_api::reset_one_by_one(request, |user, password| async move {
+                match password {
+                    NewPassword::Known(password) => self.set_password(&user, &password).await,
+                    NewPassword::VendorGenerated => Err(ConnectorError::unsupported(
+                        "SmarterMail cannot generate passwords itself; let rekey generate them",
+                    )),
                 }
-                (None, NewPassword::VendorGenerated) => Err(ConnectorError::unsupported(
-                    "SmarterMail cannot generate passwords itself; let rekey generate them",
-                )),
-            };
-            if let Err(error) = &result
-                && error.kind == ErrorKind::AuthRefused
-            {
-                // Every further call would be refused too.
-                stop = Some(error.clone());
-            }
-            outcomes.push(UserOutcome {
-                user: item.user,
-                result,
-            });
-        }
-        Ok(outcomes)
+            })
+            .await,
+        )
     }
 }
 

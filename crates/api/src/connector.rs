@@ -3,8 +3,11 @@
 use async_trait::async_trait;
 
 use crate::error::ConnectorError;
+use crate::error::ErrorKind;
 use crate::metadata::{CredentialKind, Metadata};
-use crate::model::{Batching, CheckReport, CreateContext, ResetRequest, UserOutcome, UserPage};
+use crate::model::{
+    Applied, Batching, CheckReport, CreateContext, NewPassword, ResetRequest, UserOutcome, UserPage,
+};
 use crate::secret::Secret;
 use crate::settings::Settings;
 
@@ -64,4 +67,77 @@ pub trait Plugin: Connector + Sized {
     /// Creates a connector for one target from its checked settings. Must not
     /// touch the network: [`Connector::check`] does that.
     fn create(settings: Settings, context: CreateContext) -> Result<Self, ConnectorError>;
+}
+
+/// Resets a request's users one at a time with `set`, giving one outcome each: for
+/// connectors whose vendor takes one user a request.
+///
+/// Once the target refuses the connector's session
+/// ([`ErrorKind::AuthRefused`]), the users left get the same error without being
+/// sent: every further call would be refused too, and the host re-authenticates.
+pub async fn reset_one_by_one<F, Fut>(request: ResetRequest, mut set: F) -> Vec<UserOutcome>
+where
+    F: FnMut(String, NewPassword) -> Fut,
+    Fut: Future<Output = Result<Applied, ConnectorError>>,
+{
+    let mut outcomes = Vec::with_capacity(request.items.len());
+    let mut refused: Option<ConnectorError> = None;
+    for item in request.items {
+        let result = match &refused {
+            Some(error) => Err(error.clone()),
+            None => set(item.user.clone(), item.password).await,
+        };
+        if let Err(error) = &result
+            && error.kind == ErrorKind::AuthRefused
+        {
+            refused = Some(error.clone());
+        }
+        outcomes.push(UserOutcome {
+            user: item.user,
+            result,
+        });
+    }
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::CredentialKind;
+    use crate::model::ResetItem;
+
+    #[tokio::test]
+    async fn one_by_one_stops_sending_after_a_refused_session() {
+        let request = ResetRequest {
+            kind: CredentialKind::Password,
+            items: ["a", "b", "c"]
+                .map(|u| ResetItem {
+                    user: u.into(),
+                    password: NewPassword::Known("Pw-1234".into()),
+                })
+                .to_vec(),
+        };
+        let mut sent = Vec::new();
+        let outcomes = reset_one_by_one(request, |user, _| {
+            sent.push(user.clone());
+            async move {
+                if user == "b" {
+                    Err(ConnectorError::auth_refused("token revoked"))
+                } else {
+                    Ok(Applied::default())
+                }
+            }
+        })
+        .await;
+        assert_eq!(sent, ["a", "b"]);
+        assert!(outcomes[0].result.is_ok());
+        assert_eq!(
+            outcomes[2].result.as_ref().unwrap_err().kind,
+            ErrorKind::AuthRefused
+        );
+        assert_eq!(
+            outcomes.iter().map(|o| o.user.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+    }
 }

@@ -66,7 +66,7 @@ pub mod protocol;
 pub mod secret;
 mod settings;
 
-pub use connector::{Connector, Plugin};
+pub use connector::{Connector, Plugin, reset_one_by_one};
 pub use error::{ConnectorError, ErrorKind};
 pub use metadata::{
     Capability, Charset, CredentialKind, Metadata, PasswordRules, SettingSpec, SettingType,

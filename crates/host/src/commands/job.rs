@@ -208,16 +208,11 @@ async fn write_rows(
     writer: &mut ResultsWriter,
     stopped: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut after = 0;
-    loop {
-        let users = journal.users(job, after, 2048).await?;
-        let Some(last) = users.last() else { break };
-        after = last.seq;
-        for user in users {
-            writer.write(&row_of(user, stopped.unwrap_or("interrupted")))?;
-        }
-    }
-    Ok(())
+    journal
+        .for_each_user(job, |user| {
+            Ok(writer.write(&row_of(user, stopped.unwrap_or("interrupted")))?)
+        })
+        .await
 }
 
 /// The results row of a user as the journal has it.
@@ -257,16 +252,12 @@ pub async fn write_set_aside(
     job: &str,
     writer: &mut ResultsWriter,
 ) -> anyhow::Result<()> {
-    let mut after = 0;
-    loop {
-        let users = journal.users(job, after, 2048).await?;
-        let Some(last) = users.last() else { break };
-        after = last.seq;
-        for user in users.into_iter().filter(|u| u.state == UserState::SetAside) {
-            writer.write(&row_of(user, ""))?;
-        }
-    }
-    Ok(())
+    journal
+        .for_each_user(job, |user| match user.state {
+            UserState::SetAside => Ok(writer.write(&row_of(user, ""))?),
+            _ => Ok(()),
+        })
+        .await
 }
 
 /// Says on standard error that the command line is not needed to finish: the

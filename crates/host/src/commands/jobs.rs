@@ -58,15 +58,8 @@ struct ReportRow<'a> {
 pub async fn report(journal: &Journal, id: &str) -> CommandResult {
     let job = journal.job(id).await.map_err(Failure::usage)?;
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-    let mut after = 0;
-    loop {
-        let users = journal
-            .users(&job.id, after, 4096)
-            .await
-            .map_err(Failure::stopped)?;
-        let Some(last) = users.last() else { break };
-        after = last.seq;
-        for user in &users {
+    journal
+        .for_each_user(&job.id, |user| {
             let status = match user.state {
                 UserState::Reset => "reset",
                 UserState::Failed => "failed",
@@ -80,9 +73,9 @@ pub async fn report(journal: &Journal, id: &str) -> CommandResult {
                 detail: user.detail.as_deref().unwrap_or(""),
             })
             .context("writing the report")
-            .map_err(Failure::stopped)?;
-        }
-    }
+        })
+        .await
+        .map_err(Failure::stopped)?;
     out.flush()
         .context("writing the report")
         .map_err(Failure::stopped)?;

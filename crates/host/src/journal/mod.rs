@@ -457,6 +457,25 @@ impl Journal {
             .await
     }
 
+    /// Calls `visit` with each of a job's users, in order, reading a page at a time.
+    pub async fn for_each_user(
+        &self,
+        job: &str,
+        mut visit: impl FnMut(UserRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut after = 0;
+        loop {
+            let users = self.users(job, after, 2048).await?;
+            let Some(last) = users.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            for user in users {
+                visit(user)?;
+            }
+        }
+    }
+
     /// Erases a completed job's passwords and compacts the journal so that no copy
     /// of them remains in any of its files.
     pub async fn erase_passwords(&self, job: &str) -> anyhow::Result<()> {
