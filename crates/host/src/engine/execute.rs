@@ -85,6 +85,10 @@ pub struct Run<'a> {
 struct Item {
     seq: i64,
     reset: ResetItem,
+    /// Whether an earlier attempt may have set this password (it was sent and
+    /// no answer came back). A later refusal then proves nothing: the vendor may be
+    /// refusing to set the same password twice.
+    maybe_applied: bool,
 }
 
 /// How one user's attempt ended.
@@ -287,6 +291,7 @@ async fn prepare(
     let mut intents = Vec::with_capacity(planned);
     let mut items = Vec::with_capacity(users.len());
     for user in users {
+        let maybe_applied = user.state == UserState::Sending;
         let password = match user.state {
             UserState::Planned => {
                 let password = fresh.next().expect("one value per planned user");
@@ -307,6 +312,7 @@ async fn prepare(
                 user: user.user,
                 password,
             },
+            maybe_applied,
         });
     }
     if !intents.is_empty() {
@@ -409,6 +415,8 @@ async fn run_batch(run: &Run<'_>, reauth: &ReAuth, batch: Vec<Item>) -> Vec<Endi
                 Ok(applied) => endings.push(applied_ending(item, applied)),
                 Err(error) if error.kind.is_retryable() => {
                     asked_pause = asked_pause.max(error.retry_after());
+                    let mut item = item;
+                    item.maybe_applied |= !error.kind.definitely_not_applied();
                     last_error = Some(error);
                     retry.push(item);
                 }
@@ -529,9 +537,15 @@ fn applied_ending(item: Item, applied: Applied) -> Ending {
 
 fn failed_ending(item: Item, error: ConnectorError) -> Ending {
     let known = item.reset.password.known().cloned();
-    let definite = error.kind.definitely_not_applied();
+    let definite = error.kind.definitely_not_applied() && !item.maybe_applied;
     let (password, detail) = if definite {
         (None, error.message)
+    } else if error.kind.definitely_not_applied() {
+        let detail = format!(
+            "{} (refused on a retry; an earlier attempt's outcome is unknown, so this password may be in effect)",
+            error.message
+        );
+        (known.clone(), detail)
     } else {
         let detail = match &known {
             Some(_) => format!("outcome unknown ({error}); this password may now be in effect"),

@@ -28,6 +28,9 @@ enum Script {
     AuthAlways,
     /// The quota is spent.
     Quota,
+    /// Fail once after applying, then refuse the same password again (as a vendor
+    /// with a password history would).
+    AppliedThenRefused,
 }
 
 #[derive(Default)]
@@ -108,6 +111,16 @@ impl Connector for Fake {
                 Some(Script::Quota) => Err(ConnectorError::new(
                     ErrorKind::QuotaExhausted,
                     "daily limit reached",
+                )),
+                Some(Script::AppliedThenRefused) if failures == 0 => {
+                    self.applied
+                        .lock()
+                        .unwrap()
+                        .insert(item.user.clone(), password.expose().to_owned());
+                    Err(ConnectorError::transient("gateway timeout"))
+                }
+                Some(Script::AppliedThenRefused) => Err(ConnectorError::policy_rejected(
+                    "the password was used before",
                 )),
                 _ => {
                     self.applied
@@ -320,4 +333,26 @@ async fn an_interrupted_job_sends_nothing_more() {
     assert_eq!(summary.stopped.as_deref(), Some("interrupted"));
     assert!(fake.sent.lock().unwrap().is_empty());
     assert_eq!(rows.len(), 600);
+}
+
+#[tokio::test]
+async fn a_refusal_after_an_unknown_outcome_keeps_the_password() {
+    let fake = Fake::with(&[("u1", Script::AppliedThenRefused)]);
+    let store = MemoryStore::with_users(users(1));
+    let (summary, rows) = run_job(&fake, &store, &spec(), &StopSignal::default()).await;
+    assert_eq!(summary.failed, 1);
+    let in_effect = fake.applied.lock().unwrap()["u1"].clone();
+    assert_eq!(rows[0].status, Status::Failed);
+    assert_eq!(
+        rows[0].password.as_ref().unwrap().expose(),
+        in_effect,
+        "the password in effect is handed over"
+    );
+    assert!(
+        rows[0].detail.contains("may be in effect"),
+        "{}",
+        rows[0].detail
+    );
+    let (_, kept, _) = store.user("u1").unwrap();
+    assert_eq!(kept.unwrap().expose(), in_effect, "and kept in the store");
 }
