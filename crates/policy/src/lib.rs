@@ -4,8 +4,8 @@
 //! of each class (lower case, upper case, digits, symbols) it holds at least, which
 //! symbols it may use and which characters it must avoid. A [`PasscodePolicy`] says
 //! how long a numeric passcode is; every passcode also avoids a digit three times in
-//! a row and ascending or descending runs of four (`1234`, `8765`), which PBX
-//! passcode rules commonly refuse.
+//! a row and ascending or descending runs of four (`1234`, `8765`, and wrapping
+//! around: `7890`), which PBX passcode rules commonly refuse.
 //!
 //! A policy is checked when the config is read: an impossible one (minimums longer
 //! than the password, a required class whose every character is excluded) is refused
