@@ -416,3 +416,33 @@ fn wait_for(condition: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_job_refused_at_login_is_resumed_from_the_start() {
+    let (_rt, sim) = sim(30, 0, Faults::default());
+    let mut scratch = scratch(&sim, "");
+    scratch.env("SM_ADMIN_PASSWORD", "Not-The-Password-1");
+    let run = scratch.run(&["reset", "mail", "--all", "--out", "results.csv", "--yes"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("authentication refused"),
+        "{}",
+        run.stderr
+    );
+    let job = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("job "))
+        .unwrap()
+        .to_owned();
+    let jobs = scratch.run(&["jobs"]);
+    assert!(
+        jobs.stdout.contains("stopped while planning"),
+        "{}",
+        jobs.stdout
+    );
+
+    scratch.env("SM_ADMIN_PASSWORD", "Admin-Passw0rd!");
+    scratch.run(&["resume", &job]).expect_code(0);
+    assert_all_reset_once(&sim, &scratch.results("results.csv"), 30);
+}

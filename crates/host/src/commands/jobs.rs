@@ -27,6 +27,7 @@ pub async fn list(journal: &Journal) -> CommandResult {
     for job in jobs {
         let state = match (&job.state, &job.stop_reason) {
             (JobState::Stopped, Some(reason)) => format!("stopped: {reason}"),
+            (JobState::Planning, Some(reason)) => format!("stopped while planning: {reason}"),
             (state, _) => state.as_str().to_owned(),
         };
         rows.push(vec![

@@ -76,11 +76,14 @@ pub async fn run(context: &Context, args: &ResetArgs, quiet: bool) -> CommandRes
     job::announce(&job);
     tracing::info!(job = %job, target = %args.target, kind = %args.kind, "starting");
 
+    // Stopped before its users were all planned: the job stays in planning, so
+    // that `rekey resume` plans them first.
     let stopped = |failure: Failure| async {
         let reason = format!("{:#}", failure.error);
         let _ = journal
-            .set_state(&job, JobState::Stopped, Some(reason))
+            .set_state(&job, JobState::Planning, Some(reason))
             .await;
+        eprintln!("job {job} stopped before it began; finish it with: rekey resume {job}");
         failure
     };
     let report = match engine::retrying(&spec.retry, || target.connector.check()).await {
