@@ -211,7 +211,9 @@ fn ctrl_c_stops_gracefully_and_resume_finishes() {
 
 #[test]
 fn a_second_ctrl_c_quits_at_once_and_loses_nothing() {
-    let (_rt, sim) = sim(200, 200, Faults::default());
+    // Requests take 3 s, so the first Ctrl-C finds some in flight that cannot
+    // finish before the second one.
+    let (_rt, sim) = sim(40, 3000, Faults::default());
     let scratch = scratch(&sim, "");
     let running = scratch.spawn(&[
         "reset",
@@ -226,7 +228,7 @@ fn a_second_ctrl_c_quits_at_once_and_loses_nothing() {
     let job = running.job_id();
     wait_for(|| sim.users().iter().any(|u| !sim.history(u).is_empty()));
     running.signal("INT");
-    std::thread::sleep(Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(100));
     running.signal("INT");
     let started = Instant::now();
     let (code, stderr) = running.wait();
@@ -236,9 +238,11 @@ fn a_second_ctrl_c_quits_at_once_and_loses_nothing() {
         "a second Ctrl-C must quit at once"
     );
     assert!(stderr.contains("quitting now"), "{stderr}");
+
+    sim.common().set_behaviour(Behaviour::default());
     scratch.run(&["resume", &job]).expect_code(0);
     let rows = scratch.results("results.csv");
-    assert_all_reset_once(&sim, &rows, 200);
+    assert_all_reset_once(&sim, &rows, 40);
 }
 
 #[test]
