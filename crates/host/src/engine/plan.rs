@@ -28,8 +28,8 @@ pub enum Selection {
 /// Where planned users go.
 #[async_trait]
 pub trait PlanSink: Send {
-    /// Takes a batch of users, in order; returns how many were already there.
-    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<usize>;
+    /// Takes a batch of users, in order, and counts them.
+    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned>;
 }
 
 /// A job's plan in the journal.
@@ -42,7 +42,7 @@ pub struct JournalPlan<'a> {
 
 #[async_trait]
 impl PlanSink for JournalPlan<'_> {
-    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<usize> {
+    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
         self.journal.plan(self.job, entries).await
     }
 }
@@ -56,6 +56,23 @@ pub struct Planned {
     pub set_aside: usize,
     /// Ids given more than once (or already planned before an interruption).
     pub repeated: usize,
+}
+
+impl Planned {
+    /// Counts one entry: `added` unless it was already in the plan.
+    pub fn count(&mut self, entry: &PlanEntry, added: bool) {
+        match (added, entry.set_aside.is_some()) {
+            (false, _) => self.repeated += 1,
+            (true, true) => self.set_aside += 1,
+            (true, false) => self.selected += 1,
+        }
+    }
+
+    fn add(&mut self, other: Planned) {
+        self.selected += other.selected;
+        self.set_aside += other.set_aside;
+        self.repeated += other.repeated;
+    }
 }
 
 /// Why planning failed.
@@ -165,19 +182,13 @@ async fn flush(
     batch: &mut Vec<PlanEntry>,
     planned: &mut Planned,
 ) -> Result<(), PlanError> {
-    if batch.is_empty() {
-        return Ok(());
+    if !batch.is_empty() {
+        planned.add(
+            sink.add(std::mem::take(batch))
+                .await
+                .map_err(PlanError::Store)?,
+        );
     }
-    let entries = std::mem::take(batch);
-    let set_aside = entries.iter().filter(|e| e.set_aside.is_some()).count();
-    let total = entries.len();
-    let repeated = sink.add(entries).await.map_err(PlanError::Store)?;
-    // Repeats are not told apart by kind; count them against the selected users,
-    // which is where they almost always are.
-    planned.set_aside += set_aside;
-    planned.selected += total - set_aside;
-    planned.selected -= repeated.min(planned.selected);
-    planned.repeated += repeated;
     Ok(())
 }
 
@@ -199,18 +210,17 @@ impl<W: std::io::Write + Send> PrintedPlan<W> {
 
 #[async_trait]
 impl<W: std::io::Write + Send> PlanSink for PrintedPlan<W> {
-    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<usize> {
-        let mut repeated = 0;
+    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
+        let mut planned = Planned::default();
         for entry in entries {
-            if !self.seen.insert(entry.key) {
-                repeated += 1;
-                continue;
-            }
-            match entry.set_aside {
-                None => writeln!(self.out, "reset\t{}", entry.user)?,
-                Some(reason) => writeln!(self.out, "skip\t{}\t{reason}", entry.user)?,
+            let added = self.seen.insert(entry.key.clone());
+            planned.count(&entry, added);
+            match (added, &entry.set_aside) {
+                (false, _) => {}
+                (true, None) => writeln!(self.out, "reset\t{}", entry.user)?,
+                (true, Some(reason)) => writeln!(self.out, "skip\t{}\t{reason}", entry.user)?,
             }
         }
-        Ok(repeated)
+        Ok(planned)
     }
 }

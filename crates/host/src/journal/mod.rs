@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use self::writer::Writer;
+use crate::engine::plan::Planned;
 use crate::engine::store::{
     Counts, Intent, JobStore, PasswordUpdate, PendingUser, Settled, UserState,
 };
@@ -272,16 +273,16 @@ impl Journal {
             .await
     }
 
-    /// Adds users to a job's plan, in order. Returns how many were already in it
-    /// (duplicates, or users planned before an interruption).
-    pub async fn plan(&self, job: &str, entries: Vec<PlanEntry>) -> anyhow::Result<usize> {
+    /// Adds users to a job's plan, in order, and counts them; users already in it
+    /// (duplicates, or users planned before an interruption) count as repeated.
+    pub async fn plan(&self, job: &str, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
         let job = job.to_owned();
         self.writer
             .call(move |tx| {
                 let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO users (job, user, user_key, state, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
-                let mut repeated = 0;
+                let mut planned = Planned::default();
                 for entry in entries {
                     let state = if entry.set_aside.is_some() {
                         UserState::SetAside
@@ -289,11 +290,9 @@ impl Journal {
                         UserState::Planned
                     };
                     let added = insert.execute(params![job, entry.user, entry.key, state.code(), entry.set_aside])?;
-                    if added == 0 {
-                        repeated += 1;
-                    }
+                    planned.count(&entry, added > 0);
                 }
-                Ok(repeated)
+                Ok(planned)
             })
             .await
     }
@@ -703,11 +702,11 @@ mod tests {
     async fn plans_intents_outcomes_and_erasure() {
         let dir = tempfile::tempdir().unwrap();
         let journal = journal_with_job(dir.path()).await;
-        let repeated = journal
+        let planned = journal
             .plan("j1", vec![entry("a"), entry("B"), entry("b"), entry("c")])
             .await
             .unwrap();
-        assert_eq!(repeated, 1);
+        assert_eq!((planned.selected, planned.repeated), (3, 1));
         let pending = journal.pending("j1", 0, 10).await.unwrap();
         assert_eq!(
             pending.iter().map(|p| p.user.as_str()).collect::<Vec<_>>(),
