@@ -407,41 +407,40 @@ struct RawRequest {
     body: Bytes,
 }
 
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawRequest {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let body = Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(axum::response::IntoResponse::into_response)?;
+        Ok(RawRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
 /// What a per-user call does to each account it finds.
 enum Change {
     Password(Option<String>, Option<bool>),
     Unlock,
 }
 
-async fn reset_pwd(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let request = RawRequest {
-        method,
-        uri,
-        headers,
-        body,
-    };
+async fn reset_pwd(State(shared): State<Arc<Shared>>, request: RawRequest) -> Response {
     per_user_call(&shared, &request, true)
 }
 
-async fn unlock_user(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let request = RawRequest {
-        method,
-        uri,
-        headers,
-        body,
-    };
+async fn unlock_user(State(shared): State<Arc<Shared>>, request: RawRequest) -> Response {
     per_user_call(&shared, &request, false)
 }
 

@@ -17,17 +17,8 @@ use crate::common::{json_response, lock, new_token};
 
 pub(super) async fn search_user(
     State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: RawRequest,
 ) -> Response {
-    let request = RawRequest {
-        method,
-        uri,
-        headers,
-        body,
-    };
     let params = match shared.authorise(&request, true, true) {
         Ok(params) => params,
         Err(response) => return response,
@@ -92,17 +83,8 @@ fn auth_object(shared: &Shared) -> String {
 
 pub(super) async fn get_auth_info(
     State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: RawRequest,
 ) -> Response {
-    let request = RawRequest {
-        method,
-        uri,
-        headers,
-        body,
-    };
     if let Err(response) = shared.authorise(&request, false, false) {
         return response;
     }
