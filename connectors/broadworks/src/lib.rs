@@ -34,13 +34,13 @@ mod generate;
 mod session;
 
 use async_trait::async_trait;
+use rekey_api::PagedListing;
 use rekey_api::{
     Applied, Batching, Capability, CheckReport, Connector, ConnectorError, CreateContext,
     CredentialKind, ErrorKind, Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec,
     Settings, UserEntry, UserOutcome, UserPage,
 };
 use rekey_http::{HttpOptions, Method, VendorHttp};
-use tokio::sync::Mutex;
 
 use crate::api::{
     AuthenticationBody, AuthenticationSettings, ListedUser, PasscodeBody, WebPasswordBody,
@@ -58,7 +58,7 @@ pub struct BroadWorks {
     service_provider_id: String,
     group_id: String,
     /// The users fetched by the first page of a listing, handed out page by page.
-    directory: Mutex<Option<Vec<UserEntry>>>,
+    directory: PagedListing,
 }
 
 impl Plugin for BroadWorks {
@@ -118,7 +118,7 @@ impl Plugin for BroadWorks {
             service_provider_id: non_empty("service_provider_id")?,
             group_id: non_empty("group_id")?,
             username,
-            directory: Mutex::new(None),
+            directory: PagedListing::new(PAGE_SIZE),
         })
     }
 }
@@ -265,24 +265,7 @@ impl Connector for BroadWorks {
     }
 
     async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
-        let offset: usize = match &cursor {
-            None => 0,
-            Some(c) => c
-                .parse()
-                .map_err(|_| ConnectorError::fatal(format!("unknown listing cursor `{c}`")))?,
-        };
-        let mut directory = self.directory.lock().await;
-        let users = match directory.take() {
-            Some(users) if offset > 0 => users,
-            _ => self.fetch_directory().await?,
-        };
-        let end = (offset + PAGE_SIZE).min(users.len());
-        let page = users.get(offset..end).unwrap_or_default().to_vec();
-        let next = (end < users.len()).then(|| end.to_string());
-        if next.is_some() {
-            *directory = Some(users);
-        }
-        Ok(UserPage { users: page, next })
+        self.directory.page(cursor, || self.fetch_directory()).await
     }
 
     async fn generate(

@@ -16,13 +16,13 @@ mod api;
 mod session;
 
 use async_trait::async_trait;
+use rekey_api::PagedListing;
 use rekey_api::{
     Applied, Capability, CheckReport, Connector, ConnectorError, CreateContext, CredentialKind,
     Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec, Settings, UserEntry,
     UserOutcome, UserPage,
 };
 use rekey_http::{HttpOptions, Method, StatusCode, VendorHttp};
-use tokio::sync::Mutex;
 
 use crate::api::{ListUsersReply, PostUserBody, PostUserData, Reply};
 use crate::session::Sessions;
@@ -39,7 +39,7 @@ pub struct SmarterMail {
     sessions: Sessions,
     username: String,
     /// The users fetched by the first page of a listing, handed out page by page.
-    directory: Mutex<Option<Vec<UserEntry>>>,
+    directory: PagedListing,
 }
 
 impl Plugin for SmarterMail {
@@ -82,7 +82,7 @@ impl Plugin for SmarterMail {
             sessions: Sessions::new(username.clone(), password, domain),
             http,
             username,
-            directory: Mutex::new(None),
+            directory: PagedListing::new(PAGE_SIZE),
         })
     }
 }
@@ -220,24 +220,7 @@ impl Connector for SmarterMail {
     }
 
     async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
-        let offset: usize = match &cursor {
-            None => 0,
-            Some(c) => c
-                .parse()
-                .map_err(|_| ConnectorError::fatal(format!("unknown listing cursor `{c}`")))?,
-        };
-        let mut directory = self.directory.lock().await;
-        if offset == 0 || directory.is_none() {
-            *directory = Some(self.fetch_directory().await?);
-        }
-        let users = directory.as_ref().expect("just filled");
-        let end = (offset + PAGE_SIZE).min(users.len());
-        let page = users.get(offset..end).unwrap_or_default().to_vec();
-        let next = (end < users.len()).then(|| end.to_string());
-        if next.is_none() {
-            *directory = None;
-        }
-        Ok(UserPage { users: page, next })
+        self.directory.page(cursor, || self.fetch_directory()).await
     }
 
     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {

@@ -60,6 +60,7 @@
 mod connector;
 mod error;
 pub mod ffi;
+mod listing;
 mod metadata;
 mod model;
 pub mod protocol;
@@ -68,6 +69,7 @@ mod settings;
 
 pub use connector::{Connector, Plugin, reset_one_by_one};
 pub use error::{ConnectorError, ErrorKind};
+pub use listing::PagedListing;
 pub use metadata::{
     Capability, Charset, CredentialKind, Metadata, PasswordRules, SettingSpec, SettingType,
     is_valid_name,
