@@ -71,12 +71,58 @@ fn a_library_of_another_abi_version_is_refused() {
         "{}",
         run.stderr
     );
+    // Which rekey speaks which ABI, and the two ways out.
+    let version = env!("CARGO_PKG_VERSION");
+    let series = version.rsplit_once('.').unwrap().0;
     assert!(
-        run.stderr.contains("speaks plugin ABI version 2"),
+        run.stderr.contains(&format!(
+            "speaks plugin ABI 2, and this rekey {version} speaks plugin ABI 1: rebuild the connector against rekey-api {series}, or use a rekey that speaks plugin ABI 2"
+        )),
         "{}",
         run.stderr
     );
     assert!(!scratch.path("r.csv").exists());
+}
+
+/// A library whose entry has run (its runtime and a thread of its own are
+/// running) and whose function table then claims another ABI: refused by name, and
+/// never unloaded, so the process carries on and ends normally.
+#[test]
+fn a_library_whose_table_claims_another_abi_is_refused_and_kept_loaded() {
+    let mut scratch = Scratch::new();
+    scratch.plugin_copy(
+        "fixture_wrong_abi_table",
+        &connector_file_name("wrongtable"),
+    );
+    let dir = scratch.plugin_copy("fixture_faulty", &connector_file_name("faulty"));
+    scratch.env("REKEY_PLUGIN_PATH", dir.to_str().unwrap());
+    let refusal = format!(
+        "{} speaks plugin ABI 3, and this rekey {} speaks plugin ABI 1",
+        connector_file_name("wrongtable"),
+        env!("CARGO_PKG_VERSION")
+    );
+
+    // Every library is loaded; the good ones are listed after the refused one.
+    let run = scratch.run(&["connectors"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains(&refusal), "{}", run.stderr);
+    for good in ["faulty ", "smartermail "] {
+        assert!(
+            run.stdout.lines().any(|l| l.starts_with(good)),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+
+    // A target of it is a config error, and the other targets still work.
+    scratch.config(
+        "[targets.bad]\nconnector = \"wrongtable\"\n\n[targets.good]\nconnector = \"faulty\"\n",
+    );
+    let run = scratch.run(&["check", "bad"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains(&refusal), "{}", run.stderr);
+    scratch.run(&["check", "good"]).expect_code(0);
 }
 
 #[test]
@@ -151,11 +197,7 @@ fn listing_connectors_survives_bad_libraries() {
         "{}",
         run.stdout
     );
-    assert!(
-        run.stderr.contains("speaks plugin ABI version 2"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("speaks plugin ABI 2"), "{}", run.stderr);
     assert!(
         run.stderr.contains("exports no `rekey_connector_entry_v1`"),
         "{}",
@@ -172,11 +214,11 @@ fn listing_connectors_survives_bad_libraries() {
 /// plugin's task, and many calls run at once on the plugin's own runtime.
 #[test]
 fn dropping_a_call_cancels_the_plugins_task() {
-    use rekey_api::ffi::host::{LoadOptions, PluginLibrary};
     use rekey_api::{
         Connector, CreateContext, CredentialKind, NewPassword, ResetItem, ResetRequest,
         SettingValue, Settings,
     };
+    use rekey_host::ffi::{LoadOptions, PluginLibrary};
 
     // A copy of its own, so this library's settings cannot clash with other tests'.
     let scratch = Scratch::new();

@@ -2,14 +2,10 @@
 
 use async_trait::async_trait;
 
-use crate::error::ConnectorError;
-use crate::error::ErrorKind;
-use crate::metadata::{CredentialKind, Metadata};
-use crate::model::{
-    Applied, Batching, CheckReport, CreateContext, NewPassword, ResetRequest, UserOutcome, UserPage,
+use crate::{
+    Applied, Batching, CheckReport, ConnectorError, CreateContext, CredentialKind, ErrorKind,
+    Metadata, NewPassword, ResetRequest, Secret, Settings, UserOutcome, UserPage,
 };
-use crate::secret::Secret;
-use crate::settings::Settings;
 
 /// A live connection to one target: what the host calls during a job.
 ///
@@ -55,6 +51,18 @@ pub trait Connector: Send + Sync + 'static {
     /// Resets a batch, giving one outcome per user. An `Err` means the whole call
     /// failed and says nothing about individual users (authentication refused,
     /// rate limited, target unreachable, quota spent).
+    ///
+    /// What the host guarantees, and the SDK enforces before this is called (so a
+    /// connector does not check it again): the kind is one the metadata declares;
+    /// the batch holds at most [`Batching::max_users`] users, none twice (compared
+    /// as [`Metadata::case_insensitive_ids`] says); every value is
+    /// [`NewPassword::Known`] unless the connector declares
+    /// [`Capability::VendorReset`](crate::Capability::VendorReset) (so
+    /// [`NewPassword::value`] needs no guard); and with
+    /// [`Batching::shared_password`] every user of the batch gets the same value.
+    /// [`generate`](Self::generate) likewise only gets declared kinds, and only
+    /// when [`Capability::VendorValues`](crate::Capability::VendorValues) is
+    /// declared.
     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError>;
 }
 
@@ -103,8 +111,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::CredentialKind;
-    use crate::model::ResetItem;
+    use crate::ResetItem;
 
     #[tokio::test]
     async fn one_by_one_stops_sending_after_a_refused_session() {

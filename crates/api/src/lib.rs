@@ -1,31 +1,40 @@
-//! The rekey connector API.
+//! The rekey connector SDK.
 //!
 //! rekey resets many users' passwords at once on vendor systems. The `rekey` host
-//! binary knows no vendor: each vendor is a **connector**, a shared library the host
-//! loads at run time. This crate is everything a connector author needs, and the
-//! host's side of the same boundary.
+//! knows no vendor: each vendor is a **connector**, a shared library the host loads
+//! at run time, chosen by a target's `connector` key. The host does everything that
+//! is the same for every vendor (config and secrets, choosing users, generating and
+//! journaling passwords before they are sent, retries, rate limits, results); a
+//! connector translates rekey's calls into the vendor's API, and the vendor's
+//! answers into rekey's outcomes.
 //!
-//! A connector is a type that implements two traits: [`Plugin`] (its
-//! [`Metadata`] and how to [`create`](Plugin::create) it from a target's checked
-//! [`Settings`]) and [`Connector`] (the async calls the host makes during a job:
-//! [`check`](Connector::check), [`list_users`](Connector::list_users),
-//! [`generate`](Connector::generate), [`reset`](Connector::reset)). One call to
-//! [`export_connector!`] turns the crate into a plugin; no FFI code by hand. Failures
-//! are classified with [`ErrorKind`] so the host can act on them, and secrets travel
-//! as [`Secret`]s, which never print.
+//! A connector is a type that implements two traits: [`Plugin`] (its [`Metadata`]:
+//! credential kinds, capabilities, settings schema; and how to
+//! [`create`](Plugin::create) it from a target's checked [`Settings`]) and
+//! [`Connector`] (the async calls of a job: [`check`](Connector::check),
+//! [`list_users`](Connector::list_users), [`generate`](Connector::generate),
+//! [`reset`](Connector::reset)), arriving concurrently. One call to
+//! [`export_connector!`] turns the crate into a plugin, with no FFI code by hand.
+//! Every failure is classified with an [`ErrorKind`], which tells the host whether
+//! the password may be in effect; secrets travel as [`Secret`]s, which never print.
 //!
-//! A complete connector (in a crate with `crate-type = ["cdylib", "rlib"]`, whose
-//! package is named `rekey-NAME` so that the library is found as connector `NAME`):
+//! # A complete connector
+//!
+//! In a crate named `rekey-NAME` (so that its library is found as connector
+//! `NAME`) with `crate-type = ["cdylib", "rlib"]`:
 //!
 //! ```
 //! use async_trait::async_trait;
 //! use rekey_api::{
-//!     CheckReport, Connector, ConnectorError, CreateContext, Metadata, Plugin, ResetRequest,
-//!     Secret, SettingSpec, Settings, UserOutcome,
+//!     Applied, CheckReport, Connector, ConnectorError, CreateContext, ErrorKind, Metadata,
+//!     Plugin, ResetRequest, Secret, SettingSpec, Settings, StatusMap, UserOutcome,
+//!     reset_one_by_one,
 //! };
 //!
 //! pub struct Hello {
 //!     token: Secret,
+//!     /// What the vendor's HTTP statuses mean; here a 404 is an unknown user.
+//!     statuses: StatusMap,
 //! }
 //!
 //! impl Plugin for Hello {
@@ -35,7 +44,18 @@
 //!     }
 //!
 //!     fn create(settings: Settings, _context: CreateContext) -> Result<Self, ConnectorError> {
-//!         Ok(Hello { token: settings.secret("token")?.clone() })
+//!         Ok(Hello {
+//!             token: settings.secret("token")?.clone(),
+//!             statuses: StatusMap::new().on(404, ErrorKind::UserNotFound),
+//!         })
+//!     }
+//! }
+//!
+//! impl Hello {
+//!     /// Sends one user's new password; the vendor's HTTP status.
+//!     async fn put_password(&self, _user: &str, _password: &Secret) -> u16 {
+//!         // The vendor's API call, with `self.token`, goes here (see rekey-http).
+//!         200
 //!     }
 //! }
 //!
@@ -46,56 +66,86 @@
 //!     }
 //!
 //!     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
-//!         // Send each item's password to the vendor here.
-//!         Ok(request.items.into_iter().map(|item| UserOutcome::applied(item.user)).collect())
+//!         Ok(reset_one_by_one(request, |user, password| async move {
+//!             // Only declared kinds and known values arrive: the SDK refuses the rest.
+//!             match self.put_password(&user, password.value()?).await {
+//!                 200 => Ok(Applied::default()),
+//!                 status => Err(self.statuses.error(status, "PUT password", None)),
+//!             }
+//!         })
+//!         .await)
 //!     }
 //! }
 //!
 //! rekey_api::export_connector!(Hello);
 //! ```
 //!
-//! `connectors/example` in the rekey repository is a fuller connector that shows every
-//! capability; copy it to start an in-house one.
+//! `connectors/example` in the rekey repository is a fuller connector, with tests
+//! against a simulator; copy it to start an in-house one.
+//!
+//! # Map
+//!
+//! - **The traits**: [`Plugin`], [`Connector`], [`export_connector!`].
+//! - **Describing a connector**: [`Metadata`] (kinds, [`Capability`]s,
+//!   case-insensitive ids, the vendor's [`PasswordRules`]); its settings schema of
+//!   [`SettingSpec`]s (types, required, secret, defaults, choices, integer
+//!   [ranges](SettingSpec::range)), checked by the host before
+//!   [`create`](Plugin::create) gets the [`Settings`].
+//! - **The values of a call**: [`ResetRequest`] of [`ResetItem`]s with a
+//!   [`NewPassword`], answered by one [`UserOutcome`] per user ([`Applied`] or a
+//!   [`ConnectorError`]); [`UserPage`]s of [`UserEntry`]s; [`CheckReport`];
+//!   [`Batching`]; [`CreateContext`].
+//! - **Errors**: [`ConnectorError`] and [`ErrorKind`]; [`StatusMap`]
+//!   ([`status_map`]) turns a vendor's HTTP status into a kind, tuned in one place.
+//! - **Secrets**: [`Secret`], and [`secret::expose`] for wire types that must
+//!   carry one.
+//! - **Helpers for common vendor shapes**:
+//!   - [`token_session`]: [`TokenSession`] logs in once, renews before expiry (by
+//!     refresh token or by logging in again), one renewal at a time, and once more
+//!     after a 401;
+//!   - [`listing`]: [`PagedListing`] hands out in pages a list the vendor returns
+//!     all at once, and shares what it fetched;
+//!   - [`per_user`]: [`match_per_user`] turns a per-user reply into one outcome per
+//!     user of the request;
+//!   - [`reset_one_by_one`] for vendors that take one user a request.
+//! - **HTTP**: the `rekey-http` crate's `VendorHttp` (TLS policy, the target's rate
+//!   limit, retryable statuses, log-safe requests, and `send_with_token` for a
+//!   [`TokenSession`]).
+//!
+//! # What the SDK guarantees a connector
+//!
+//! Behind [`export_connector!`], each library runs its own tokio runtime, its
+//! `tracing` events reach the host's log labelled with the target, and a panic
+//! fails only the call it happened in. Before a call reaches the connector, the SDK
+//! refuses what the host never sends (see [`Connector::reset`]): undeclared kinds,
+//! vendor-generated values without [`Capability::VendorReset`], batches larger than
+//! [`Batching::max_users`] or holding a user twice, and different values in a batch
+//! of [`Batching::shared_password`]. Settings arrive checked against the schema,
+//! with defaults applied.
 
 mod connector;
-mod error;
+#[doc(hidden)]
 pub mod ffi;
-mod listing;
-mod metadata;
-mod model;
-pub mod protocol;
-pub mod secret;
-mod settings;
+pub mod listing;
+pub mod per_user;
+mod request_shape;
+pub mod status_map;
+pub mod token_session;
 
 pub use connector::{Connector, Plugin, reset_one_by_one};
-pub use error::{ConnectorError, ErrorKind};
-pub use listing::PagedListing;
-pub use metadata::{
-    Capability, Charset, CredentialKind, Metadata, PasswordRules, SettingSpec, SettingType,
-    is_valid_name,
+#[doc(no_inline)]
+pub use listing::{PagedListing, UserList};
+#[doc(no_inline)]
+pub use per_user::{IdCase, match_per_user};
+#[doc(inline)]
+pub use rekey_abi::secret;
+pub use rekey_abi::{
+    Applied, Batching, Capability, Charset, CheckReport, ConnectorError, CreateContext,
+    CredentialKind, ErrorKind, Metadata, NewPassword, PasswordRules, ResetItem, ResetRequest,
+    Secret, SettingSpec, SettingType, SettingValue, Settings, SettingsError, UserEntry,
+    UserOutcome, UserPage, check_root_url, is_valid_name, json_error_position,
 };
-pub use model::{
-    Applied, Batching, CheckReport, CreateContext, NewPassword, ResetItem, ResetRequest, UserEntry,
-    UserOutcome, UserPage,
-};
-pub use secret::Secret;
-pub use settings::{SettingValue, Settings, SettingsError, check_root_url};
-
-impl From<SettingsError> for ConnectorError {
-    fn from(error: SettingsError) -> Self {
-        ConnectorError::invalid_settings(error.to_string())
-    }
-}
-
-/// Describes where a JSON error happened without quoting the input: JSON that
-/// crosses the plugin boundary or comes from a vendor may hold secrets, and
-/// serde_json's messages can echo values.
-pub fn json_error_position(error: &serde_json::Error) -> String {
-    let what = match error.classify() {
-        serde_json::error::Category::Io => "I/O error",
-        serde_json::error::Category::Syntax => "invalid JSON",
-        serde_json::error::Category::Data => "unexpected JSON shape",
-        serde_json::error::Category::Eof => "truncated JSON",
-    };
-    format!("{what} at line {} column {}", error.line(), error.column())
-}
+#[doc(no_inline)]
+pub use status_map::StatusMap;
+#[doc(no_inline)]
+pub use token_session::{Attempt, Grant, Lease, TokenSession, TokenSource};

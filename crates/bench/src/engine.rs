@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rekey_api::ffi::host::{LoadOptions, PluginLibrary};
 use rekey_api::{Connector, CreateContext, CredentialKind, SettingValue, Settings};
 use rekey_host::cli::ResultsFormat;
 use rekey_host::engine::store::{JobStore, MemoryStore};
 use rekey_host::engine::{self, Generator, JobSpec, PasswordSource, RetryPolicy, StopSignal};
+use rekey_host::ffi::{LoadOptions, PluginLibrary};
 use rekey_host::journal::{JobOptions, Journal, NewJob, PlanEntry, SelectionRecord, SourceRecord};
 use rekey_host::results::ResultsWriter;
 use rekey_policy::PasswordPolicy;

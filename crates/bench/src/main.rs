@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt as _;
-use rekey_api::ffi::host::{LoadOptions, PluginLibrary};
 use rekey_api::{Connector, CreateContext, Settings};
+use rekey_host::ffi::{LoadOptions, PluginLibrary};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 
 #[derive(Parser)]

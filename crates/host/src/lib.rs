@@ -5,7 +5,7 @@
 //! APIs. The host knows no vendor: connectors are plugin libraries, chosen by the
 //! config. The modules: the command line ([`cli`]) and its commands
 //! ([`commands`]); the config ([`config`]); finding connector libraries
-//! ([`plugins`]); opening targets ([`target`]); the job engine ([`engine`]); the
+//! ([`plugins`]) and loading them ([`ffi`], the host's only `unsafe` code); opening targets ([`target`]); the job engine ([`engine`]); the
 //! durable journal of jobs ([`journal`]); the results file ([`results`]); progress
 //! and logging.
 
@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit;
+pub mod ffi;
 pub mod journal;
 pub mod logging;
 pub mod plugins;

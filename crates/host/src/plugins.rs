@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ffi::{LoadError, LoadOptions, PluginLibrary};
 use anyhow::bail;
-use rekey_api::ffi::host::{LoadError, LoadOptions, PluginLibrary};
 
 /// The platform's prefix and suffix of shared libraries.
 const PREFIX: &str = std::env::consts::DLL_PREFIX;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use rekey_api::ffi::host::{LoadOptions, PluginLibrary};
 use rekey_api::{Connector, CreateContext, Metadata};
 
 use crate::config::{Config, TargetConfig, connector_settings};
+use crate::ffi::{LoadOptions, PluginLibrary};
 use crate::plugins::{PluginPath, load_connector};
 
 /// What every command that opens targets shares.

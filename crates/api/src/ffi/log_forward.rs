@@ -3,7 +3,7 @@
 //! Each connector library has its own copy of `tracing`, with its own (initially
 //! empty) global dispatcher. At entry the library installs [`ForwardLayer`] as that
 //! dispatcher, so its events, and those of reqwest and hyper inside it, reach the
-//! host's subscriber through [`LogFn`](super::LogFn).
+//! host's subscriber through `LogFn`.
 
 use std::ffi::c_void;
 use std::fmt::Write as _;
@@ -14,7 +14,7 @@ use tracing::level_filters::LevelFilter;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-use super::{LogFn, level_from_u8, level_to_u8};
+use rekey_abi::ffi::{LogFn, level_from_u8, level_to_u8};
 
 tokio::task_local! {
     /// The target whose call the current task serves, for labelling its events.

@@ -1,5 +1,4 @@
-//! The library side of the ABI: what [`export_connector!`](crate::export_connector)
-//! expands to. Connector authors never call this module directly.
+//! The functions of the library's table, and its entry.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -9,20 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use futures_util::FutureExt as _;
+use rekey_abi::ffi::{ABI_VERSION, CompletionFn, HostApi, OwnedBuf, PluginVTable};
+use rekey_abi::protocol::{
+    self, CreateReply, CreateRequest, GenerateReply, PluginInfo, Request, ResetReply, Status,
+};
 use tokio::task::AbortHandle;
 use tracing_subscriber::layer::SubscriberExt as _;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::log_forward::{CURRENT_LABEL, ForwardLayer, HostLog};
-use super::{ABI_VERSION, CompletionFn, HostApi, OwnedBuf, PluginVTable};
-use crate::connector::{Connector, Plugin};
-use crate::error::{ConnectorError, ErrorKind};
-use crate::model::ResetRequest;
-use crate::protocol::{
-    self, CreateReply, CreateRequest, GenerateReply, PluginInfo, Request, ResetReply,
-    STATUS_CANCELLED, STATUS_ERR, STATUS_OK, STATUS_PANIC,
-};
-use crate::settings::Settings;
+use crate::connector::Plugin;
+use crate::request_shape::RequestShape;
+use crate::{ConnectorError, ErrorKind, ResetRequest};
 
 /// Everything a library sets up once, at its first entry call.
 struct Globals {
@@ -42,14 +39,14 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// The body of a library's entry symbol, for connector type `P` speaking ABI
-/// `abi_version` (always [`ABI_VERSION`] except in rekey's own ABI tests).
+/// `abi_version` (always [`ABI_VERSION`] except in rekey's own ABI tests, whose
+/// fixture libraries claim other versions).
 ///
 /// Returns null if the host speaks another ABI or the library cannot start.
 ///
 /// # Safety
 /// `host` must be null or point to a `HostApi` that is valid for the duration of the
 /// call and whose `log` function and `log_ctx` stay valid for the life of the process.
-#[doc(hidden)]
 pub unsafe fn entry<P: Plugin>(host: *const HostApi, abi_version: u32) -> *const PluginVTable {
     if host.is_null() {
         return std::ptr::null();
@@ -179,6 +176,8 @@ unsafe extern "C" fn metadata<P: Plugin>() -> OwnedBuf {
 /// One created connector, shared by its running calls.
 struct Instance<P> {
     connector: P,
+    /// What the host guarantees about its requests, checked before each call.
+    shape: RequestShape,
     label: Arc<str>,
     calls: Mutex<HashMap<u64, AbortHandle>>,
     next_id: AtomicU64,
@@ -201,18 +200,17 @@ unsafe extern "C" fn create<P: Plugin>(
             let bytes = unsafe { std::slice::from_raw_parts(request, len) };
             let request: CreateRequest = protocol::decode(bytes, "create")?;
             let metadata = P::metadata();
-            let settings = Settings::from_json(&metadata.settings, request.settings)
-                .map_err(|e| ConnectorError::invalid_settings(e.to_string()))?;
-            let label: Arc<str> = Arc::from(request.context.target.as_str());
+            let (settings, context) = request.settings(&metadata.settings)?;
+            let label: Arc<str> = Arc::from(context.target.as_str());
             // Entered so that anything the connector builds (HTTP clients) finds this
             // library's runtime.
             let _runtime = runtime().enter();
-            let connector = P::create(settings, request.context)?;
-            let reply = protocol::encode(&CreateReply {
-                batching: connector.batching(),
-            })?;
+            let connector = P::create(settings, context)?;
+            let batching = connector.batching();
+            let reply = protocol::encode(&CreateReply { batching })?;
             let instance = Arc::new(Instance {
                 connector,
+                shape: RequestShape::new(&metadata, batching),
                 label,
                 calls: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
@@ -259,15 +257,15 @@ struct Completion {
 unsafe impl Send for Completion {}
 
 impl Completion {
-    fn fire(mut self, status: i32, payload: &[u8]) {
+    fn fire(mut self, status: Status, payload: &[u8]) {
         self.fired = true;
         // SAFETY: `done` and `ctx` come from the host for this call, and the payload
         // is borrowed for the duration of the callback, as the ABI requires.
-        unsafe { (self.done)(self.ctx, status, payload.as_ptr(), payload.len()) };
+        unsafe { (self.done)(self.ctx, status.code(), payload.as_ptr(), payload.len()) };
     }
 
     fn error(self, error: &ConnectorError) {
-        self.fire(STATUS_ERR, &encode_error(error));
+        self.fire(Status::Error, &encode_error(error));
     }
 }
 
@@ -277,7 +275,7 @@ impl Drop for Completion {
             self.fired = true;
             // SAFETY: as in `fire`; an empty payload is a valid (dangling, zero-length)
             // slice.
-            unsafe { (self.done)(self.ctx, STATUS_CANCELLED, [].as_ptr(), 0) };
+            unsafe { (self.done)(self.ctx, Status::Cancelled.code(), [].as_ptr(), 0) };
         }
     }
 }
@@ -325,14 +323,14 @@ unsafe extern "C" fn call<P: Plugin>(
             let result = CURRENT_LABEL
                 .scope(
                     label,
-                    AssertUnwindSafe(dispatch(&task_instance.connector, request)).catch_unwind(),
+                    AssertUnwindSafe(dispatch(&task_instance, request)).catch_unwind(),
                 )
                 .await;
             task_instance.calls().remove(&id);
             match result {
-                Ok(Ok(reply)) => completion.fire(STATUS_OK, &reply),
+                Ok(Ok(reply)) => completion.fire(Status::Ok, &reply),
                 Ok(Err(error)) => completion.error(&error),
-                Err(panic) => completion.fire(STATUS_PANIC, payload_text(&*panic).as_bytes()),
+                Err(panic) => completion.fire(Status::Panic, payload_text(&*panic).as_bytes()),
             }
         });
         calls.insert(id, task.abort_handle());
@@ -342,28 +340,35 @@ unsafe extern "C" fn call<P: Plugin>(
         Ok(id) => id,
         Err(panic) => {
             if let Some(c) = completion.take() {
-                c.fire(STATUS_PANIC, payload_text(&*panic).as_bytes());
+                c.fire(Status::Panic, payload_text(&*panic).as_bytes());
             }
             0
         }
     }
 }
 
-async fn dispatch<C: Connector>(
-    connector: &C,
+/// Runs one call on the connector, after checking that the request has the shape
+/// the host guarantees, so the connector need not check it again.
+async fn dispatch<P: Plugin>(
+    instance: &Instance<P>,
     request: Request,
 ) -> Result<Zeroizing<Vec<u8>>, ConnectorError> {
+    let connector = &instance.connector;
     match request {
         Request::Check => protocol::encode(&connector.check().await?),
         Request::ListUsers { cursor } => protocol::encode(&connector.list_users(cursor).await?),
-        Request::Generate { kind, count } => protocol::encode(&GenerateReply {
-            values: connector.generate(kind, count).await?,
-        }),
+        Request::Generate { kind, count } => {
+            instance.shape.check_generate(kind)?;
+            protocol::encode(&GenerateReply {
+                values: connector.generate(kind, count).await?,
+            })
+        }
         Request::Reset { kind, items } => {
             let request = ResetRequest {
                 kind,
                 items: items.into_iter().map(Into::into).collect(),
             };
+            instance.shape.check_reset(&request)?;
             let outcomes = connector.reset(request).await?;
             protocol::encode(&ResetReply {
                 outcomes: outcomes.into_iter().map(Into::into).collect(),
@@ -404,7 +409,10 @@ unsafe extern "C" fn destroy<P: Plugin>(instance: *mut c_void) {
 /// ```
 ///
 /// `MyConnector` must implement [`Plugin`](crate::Plugin). The macro defines the
-/// library's versioned entry symbol, which the rekey host looks up.
+/// library's versioned entry symbol, which the rekey host looks up; behind it, the
+/// SDK runs the connector on its own tokio runtime, forwards its logs to the host,
+/// catches its panics, and refuses requests the host never sends (see
+/// [`Connector::reset`](crate::Connector::reset)).
 #[macro_export]
 macro_rules! export_connector {
     ($plugin:ty) => {
@@ -422,7 +430,7 @@ macro_rules! export_connector {
             host: *const $crate::ffi::HostApi,
         ) -> *const $crate::ffi::PluginVTable {
             // SAFETY: the caller's guarantee about `host` is passed on unchanged.
-            unsafe { $crate::ffi::plugin::entry::<$plugin>(host, $abi) }
+            unsafe { $crate::ffi::entry::<$plugin>(host, $abi) }
         }
     };
 }

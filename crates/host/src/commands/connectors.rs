@@ -85,6 +85,9 @@ fn show_one(plugins: &PluginPath, name: &str) -> CommandResult {
         if !spec.choices.is_empty() {
             doc.push_str(&format!(" (one of: {})", spec.choices.join(", ")));
         }
+        if let Some(range) = spec.range_text() {
+            doc.push_str(&format!(" ({range})"));
+        }
         rows.push(vec![
             spec.name.clone(),
             spec.ty.to_string(),

@@ -9,13 +9,13 @@ mod resume;
 mod signals;
 mod users;
 
-use rekey_api::ffi::host::LoadOptions;
 use rekey_api::{ConnectorError, ErrorKind};
 use tracing::level_filters::LevelFilter;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::exit::{CommandResult, Failure, UsageContext};
+use crate::ffi::LoadOptions;
 use crate::plugins::PluginPath;
 use crate::target::Context;
 

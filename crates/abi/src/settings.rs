@@ -60,6 +60,16 @@ pub enum SettingsError {
         /// The accepted values.
         choices: String,
     },
+    /// An integer outside the setting's range.
+    #[error("setting `{name}` must be {range}, not {value}")]
+    OutOfRange {
+        /// The key.
+        name: String,
+        /// The value given.
+        value: u64,
+        /// The accepted range in words (`1 to 100`).
+        range: String,
+    },
     /// A URL that cannot be used.
     #[error("setting `{name}`: {reason}")]
     BadUrl {
@@ -90,8 +100,8 @@ pub struct Settings {
 
 impl Settings {
     /// Checks `values` against `schema`: every key known, every required key
-    /// present, every value of its declared type and in its choices, every URL
-    /// usable. Defaults fill the keys not given.
+    /// present, every value of its declared type, in its choices and in its range,
+    /// every URL usable. Defaults fill the keys not given.
     pub fn check(
         schema: &[SettingSpec],
         values: impl IntoIterator<Item = (String, SettingValue)>,
@@ -208,6 +218,23 @@ impl Settings {
     pub fn get_u64(&self, name: &str) -> Option<u64> {
         self.plain.get(name).and_then(Value::as_u64)
     }
+
+    /// An integer setting that is required or has a default (so it is always
+    /// there), already checked against its range.
+    pub fn u64(&self, name: &str) -> Result<u64, SettingsError> {
+        self.get_u64(name).ok_or_else(|| missing(name))
+    }
+
+    /// [`u64`](Self::u64) as a `usize` (saturating on 32-bit machines).
+    pub fn usize(&self, name: &str) -> Result<usize, SettingsError> {
+        self.u64(name)
+            .map(|value| usize::try_from(value).unwrap_or(usize::MAX))
+    }
+
+    /// A boolean setting that is required or has a default.
+    pub fn bool(&self, name: &str) -> Result<bool, SettingsError> {
+        self.get_bool(name).ok_or_else(|| missing(name))
+    }
 }
 
 fn missing(name: &str) -> SettingsError {
@@ -254,6 +281,15 @@ fn check_plain(spec: &SettingSpec, value: &Value) -> Result<(), SettingsError> {
             });
         }
     }
+    if let Some(number) = value.as_u64()
+        && !spec.in_range(number)
+    {
+        return Err(SettingsError::OutOfRange {
+            name: spec.name.clone(),
+            value: number,
+            range: spec.range_text().unwrap_or_default(),
+        });
+    }
     if spec.ty == SettingType::Url {
         check_root_url(value.as_str().unwrap_or_default()).map_err(|reason| {
             SettingsError::BadUrl {
@@ -263,6 +299,12 @@ fn check_plain(spec: &SettingSpec, value: &Value) -> Result<(), SettingsError> {
         })?;
     }
     Ok(())
+}
+
+impl From<SettingsError> for crate::ConnectorError {
+    fn from(error: SettingsError) -> Self {
+        crate::ConnectorError::invalid_settings(error.to_string())
+    }
 }
 
 /// Checks that `text` is an `http` or `https` URL naming a server's root: scheme,
@@ -303,7 +345,9 @@ mod tests {
         vec![
             SettingSpec::url("url", "the server").required(),
             SettingSpec::secret("password", "the admin password").required(),
-            SettingSpec::integer("batch_size", "users a request").default_value(25),
+            SettingSpec::integer("batch_size", "users a request")
+                .range(1..=100)
+                .default_value(25),
             SettingSpec::string("match_by", "attribute").choices(&["mail", "sAMAccountName"]),
         ]
     }
@@ -323,6 +367,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.get_u64("batch_size"), Some(25));
+        assert_eq!(s.usize("batch_size").unwrap(), 25);
+        assert!(s.bool("batch_size").is_err());
         assert_eq!(s.str("url").unwrap(), "https://h.example");
         assert_eq!(s.secret("password").unwrap().expose(), "pw");
         assert!(!format!("{s:?}").contains("\"pw\""));
@@ -343,6 +389,12 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "setting `batch_size` must be of type integer, not the string \"10\""
+        );
+        let err =
+            Settings::check(&schema(), [("batch_size".into(), plain(500.into()))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "setting `batch_size` must be 1 to 100, not 500"
         );
         let err =
             Settings::check(&schema(), [("match_by".into(), plain("cn".into()))]).unwrap_err();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConnectorError;
 use crate::metadata::CredentialKind;
-use crate::secret::{self, Secret};
+use crate::secret::Secret;
 
 /// What the host tells a connector when it creates it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ impl Default for Batching {
     }
 }
 
-/// What [`Connector::check`](crate::Connector::check) found.
+/// What `Connector::check` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// The account the connector logs in as, as a user id of this target, if it is
@@ -91,7 +91,7 @@ impl UserEntry {
     }
 }
 
-/// One page of [`Connector::list_users`](crate::Connector::list_users).
+/// One page of `Connector::list_users`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserPage {
     /// The users on this page.
@@ -118,6 +118,20 @@ impl NewPassword {
             NewPassword::Known(secret) => Some(secret),
             NewPassword::VendorGenerated => None,
         }
+    }
+
+    /// The known value, for a connector that does not declare
+    /// [`VendorReset`](crate::Capability::VendorReset): through the host, every
+    /// value it gets is known (the SDK refuses other requests before they reach
+    /// the connector), so `password.value()?` needs no guard of its own. A
+    /// vendor-generated one (only possible when a test calls the connector
+    /// directly) is [`Unsupported`](crate::ErrorKind::Unsupported).
+    pub fn value(&self) -> Result<&Secret, ConnectorError> {
+        self.known().ok_or_else(|| {
+            ConnectorError::unsupported(
+                "this connector cannot let the vendor generate passwords; let rekey generate them",
+            )
+        })
     }
 }
 
@@ -171,88 +185,6 @@ impl UserOutcome {
         UserOutcome {
             user: user.into(),
             result: Err(error),
-        }
-    }
-}
-
-// Wire forms: the plugin ABI carries these as JSON, secrets included on purpose.
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct WireItem {
-    pub user: String,
-    #[serde(with = "secret::expose::option")]
-    pub password: Option<Secret>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct WireOutcome {
-    pub user: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ConnectorError>,
-    #[serde(
-        default,
-        with = "secret::expose::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub vendor_password: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl From<ResetItem> for WireItem {
-    fn from(item: ResetItem) -> Self {
-        WireItem {
-            user: item.user,
-            password: match item.password {
-                NewPassword::Known(secret) => Some(secret),
-                NewPassword::VendorGenerated => None,
-            },
-        }
-    }
-}
-
-impl From<WireItem> for ResetItem {
-    fn from(item: WireItem) -> Self {
-        ResetItem {
-            user: item.user,
-            password: match item.password {
-                Some(secret) => NewPassword::Known(secret),
-                None => NewPassword::VendorGenerated,
-            },
-        }
-    }
-}
-
-impl From<UserOutcome> for WireOutcome {
-    fn from(outcome: UserOutcome) -> Self {
-        match outcome.result {
-            Ok(applied) => WireOutcome {
-                user: outcome.user,
-                error: None,
-                vendor_password: applied.vendor_password,
-                detail: applied.detail,
-            },
-            Err(error) => WireOutcome {
-                user: outcome.user,
-                error: Some(error),
-                vendor_password: None,
-                detail: None,
-            },
-        }
-    }
-}
-
-impl From<WireOutcome> for UserOutcome {
-    fn from(outcome: WireOutcome) -> Self {
-        UserOutcome {
-            user: outcome.user,
-            result: match outcome.error {
-                Some(error) => Err(error),
-                None => Ok(Applied {
-                    vendor_password: outcome.vendor_password,
-                    detail: outcome.detail,
-                }),
-            },
         }
     }
 }

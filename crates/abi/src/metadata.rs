@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A connector's description, returned by [`Plugin::metadata`](crate::Plugin::metadata).
+/// A connector's description, returned by `Plugin::metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     /// The connector's name, as written in a target's `connector` key
@@ -111,11 +111,34 @@ impl Metadata {
             if self.settings[..i].iter().any(|s| s.name == spec.name) {
                 return Err(format!("setting `{}` is declared twice", spec.name));
             }
+            if let Some(range) = spec.range_text() {
+                if spec.ty != SettingType::Integer {
+                    return Err(format!(
+                        "setting `{}` has a range ({range}) but is not an integer",
+                        spec.name
+                    ));
+                }
+                if spec.min.zip(spec.max).is_some_and(|(min, max)| min > max) {
+                    return Err(format!(
+                        "setting `{}` has an empty range ({range})",
+                        spec.name
+                    ));
+                }
+            }
             if let Some(default) = &spec.default {
                 if !spec.ty.accepts(default) {
                     return Err(format!(
                         "the default of setting `{}` is not a {}",
                         spec.name, spec.ty
+                    ));
+                }
+                if let Some(value) = default.as_u64()
+                    && !spec.in_range(value)
+                {
+                    return Err(format!(
+                        "the default of setting `{}` ({value}) is outside its range ({})",
+                        spec.name,
+                        spec.range_text().unwrap_or_default()
                     ));
                 }
                 if spec.required {
@@ -193,10 +216,10 @@ impl FromStr for CredentialKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
-    /// [`Connector::list_users`](crate::Connector::list_users) enumerates the
+    /// `Connector::list_users` enumerates the
     /// target's accounts (needed for `--all`).
     ListUsers,
-    /// [`Connector::generate`](crate::Connector::generate) asks the vendor for new
+    /// `Connector::generate` asks the vendor for new
     /// values, which the host then journals and sets like its own.
     VendorValues,
     /// The vendor can make and set a password itself
@@ -306,6 +329,12 @@ pub struct SettingSpec {
     /// The only values accepted, for a string setting with a closed set of values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
+    /// The smallest value accepted, for an integer setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    /// The largest value accepted, for an integer setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
     /// One or two sentences for the operator.
     pub doc: String,
 }
@@ -319,6 +348,8 @@ impl SettingSpec {
             secret: false,
             default: None,
             choices: Vec::new(),
+            min: None,
+            max: None,
             doc: doc.to_owned(),
         }
     }
@@ -366,6 +397,44 @@ impl SettingSpec {
     pub fn choices(mut self, choices: &[&str]) -> Self {
         self.choices = choices.iter().map(|c| (*c).to_owned()).collect();
         self
+    }
+
+    /// Restricts an integer setting to `range` (both ends included). The host
+    /// refuses a target whose value is outside it, naming the range, and
+    /// `rekey connectors show` prints it; the connector need not check it again.
+    ///
+    /// ```
+    /// # use rekey_abi::SettingSpec;
+    /// let spec = SettingSpec::integer("batch_size", "Users per request")
+    ///     .range(1..=100)
+    ///     .default_value(50);
+    /// assert_eq!(spec.range_text().as_deref(), Some("1 to 100"));
+    /// ```
+    pub fn range(mut self, range: std::ops::RangeInclusive<u64>) -> Self {
+        self.min = Some(*range.start());
+        self.max = Some(*range.end());
+        self
+    }
+
+    /// Restricts an integer setting to `min` and above.
+    pub fn at_least(mut self, min: u64) -> Self {
+        self.min = Some(min);
+        self
+    }
+
+    /// The accepted range in words (`1 to 100`, `at least 1`), if there is one.
+    pub fn range_text(&self) -> Option<String> {
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => Some(format!("{min} to {max}")),
+            (Some(min), None) => Some(format!("at least {min}")),
+            (None, Some(max)) => Some(format!("at most {max}")),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether `value` is within the declared range.
+    pub fn in_range(&self, value: u64) -> bool {
+        self.min.is_none_or(|min| value >= min) && self.max.is_none_or(|max| value <= max)
     }
 }
 
@@ -429,6 +498,30 @@ mod tests {
             .setting(SettingSpec::string("a", "d"))
             .setting(SettingSpec::string("a", "d"));
         assert!(meta.validate().unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn validate_catches_bad_ranges() {
+        let spec = |spec: SettingSpec| Metadata::new("x", "1", "d").setting(spec).validate();
+        assert!(
+            spec(
+                SettingSpec::integer("n", "d")
+                    .range(1..=10)
+                    .default_value(5)
+            )
+            .is_ok()
+        );
+        let err = spec(
+            SettingSpec::integer("n", "d")
+                .range(1..=10)
+                .default_value(50),
+        );
+        assert!(err.unwrap_err().contains("outside its range (1 to 10)"));
+        #[allow(clippy::reversed_empty_ranges)]
+        let err = spec(SettingSpec::integer("n", "d").range(10..=1));
+        assert!(err.unwrap_err().contains("empty range"));
+        let err = spec(SettingSpec::string("s", "d").at_least(1));
+        assert!(err.unwrap_err().contains("not an integer"));
     }
 
     #[test]

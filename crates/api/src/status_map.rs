@@ -1,0 +1,145 @@
+//! [`StatusMap`]: what a vendor's HTTP status means, as an [`ErrorKind`], tuned in
+//! one place.
+//!
+//! Most vendors mean the same by most statuses, so a connector starts from the
+//! default table and changes only what its vendor means otherwise ("a 404 on this
+//! call is an unknown user", "422 is a password the policy refused"). The kind
+//! decides what the host does, so the default errs on the side of *unknown* where a
+//! status does not prove that nothing was applied:
+//!
+//! | status | kind | why |
+//! | --- | --- | --- |
+//! | 401, 403, 407 | [`AuthRefused`](ErrorKind::AuthRefused) | the connector's own credentials or rights were refused; every further call would be too |
+//! | 408 | [`Transient`](ErrorKind::Transient) | the server gave up waiting for the request |
+//! | 429 | [`RateLimited`](ErrorKind::RateLimited) | slow down (`rekey-http` adds the `Retry-After`) |
+//! | any other 4xx | [`Rejected`](ErrorKind::Rejected) | the request was refused as it stood, before it was applied |
+//! | 502, 503, 504 | [`Transient`](ErrorKind::Transient) | a gateway or an overloaded server; retried with the same value |
+//! | any other status | [`Fatal`](ErrorKind::Fatal) | a 500 may come after a change was written: the outcome is unknown |
+//!
+//! ```
+//! use rekey_api::{ErrorKind, StatusMap};
+//!
+//! // In the connector: 404 on a user's endpoint is an unknown account, 422 a weak
+//! // password.
+//! let statuses = StatusMap::new()
+//!     .on(404, ErrorKind::UserNotFound)
+//!     .on(422, ErrorKind::PolicyRejected)
+//!     .hint(401, "check the target's api_key");
+//!
+//! let error = statuses.error(422, "PUT accounts/jdoe/password", Some("too short"));
+//! assert_eq!(error.kind, ErrorKind::PolicyRejected);
+//! assert_eq!(error.message, "PUT accounts/jdoe/password: HTTP 422: too short");
+//! let error = statuses.error(401, "GET whoami", None);
+//! assert_eq!(error.message, "GET whoami: HTTP 401: no message: check the target's api_key");
+//! assert_eq!(statuses.kind(500), ErrorKind::Fatal);
+//! ```
+
+use crate::{ConnectorError, ErrorKind};
+
+/// The meaning of a vendor's HTTP statuses: the default table of the
+/// [module docs](self), with the connector's own changes.
+#[derive(Debug, Clone, Default)]
+pub struct StatusMap {
+    kinds: Vec<(u16, ErrorKind)>,
+    hints: Vec<(u16, String)>,
+}
+
+impl StatusMap {
+    /// The default table.
+    pub fn new() -> Self {
+        StatusMap::default()
+    }
+
+    /// `status` means `kind` (replacing the default or an earlier change).
+    pub fn on(mut self, status: u16, kind: ErrorKind) -> Self {
+        self.kinds.retain(|(s, _)| *s != status);
+        self.kinds.push((status, kind));
+        self
+    }
+
+    /// Adds what the operator can do about `status` to its messages.
+    pub fn hint(mut self, status: u16, hint: impl Into<String>) -> Self {
+        self.hints.retain(|(s, _)| *s != status);
+        self.hints.push((status, hint.into()));
+        self
+    }
+
+    /// The kind `status` means.
+    pub fn kind(&self, status: u16) -> ErrorKind {
+        self.kinds
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or_else(|| default_kind(status), |(_, kind)| *kind)
+    }
+
+    /// The error for a reply with `status` to `what` (`"POST passwords:reset"`),
+    /// carrying the vendor's own `message` (a field the vendor meant for people,
+    /// never a raw body, which may echo a password) and the status's hint.
+    pub fn error(&self, status: u16, what: &str, message: Option<&str>) -> ConnectorError {
+        let said = message
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .unwrap_or("no message");
+        let mut text = format!("{what}: HTTP {status}: {said}");
+        if let Some((_, hint)) = self.hints.iter().find(|(s, _)| *s == status) {
+            text.push_str(": ");
+            text.push_str(hint);
+        }
+        ConnectorError::new(self.kind(status), text)
+    }
+}
+
+/// The default table.
+fn default_kind(status: u16) -> ErrorKind {
+    match status {
+        401 | 403 | 407 => ErrorKind::AuthRefused,
+        408 => ErrorKind::Transient,
+        429 => ErrorKind::RateLimited,
+        400..=499 => ErrorKind::Rejected,
+        502..=504 => ErrorKind::Transient,
+        _ => ErrorKind::Fatal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_definite_only_where_nothing_was_applied() {
+        let map = StatusMap::new();
+        for (status, kind) in [
+            (400, ErrorKind::Rejected),
+            (401, ErrorKind::AuthRefused),
+            (403, ErrorKind::AuthRefused),
+            (404, ErrorKind::Rejected),
+            (408, ErrorKind::Transient),
+            (415, ErrorKind::Rejected),
+            (422, ErrorKind::Rejected),
+            (429, ErrorKind::RateLimited),
+            (500, ErrorKind::Fatal),
+            (503, ErrorKind::Transient),
+            (302, ErrorKind::Fatal),
+            (200, ErrorKind::Fatal),
+        ] {
+            assert_eq!(map.kind(status), kind, "{status}");
+        }
+        for status in [500, 501, 502, 302] {
+            assert!(!map.kind(status).definitely_not_applied(), "{status}");
+        }
+    }
+
+    #[test]
+    fn changes_replace_defaults_and_each_other() {
+        let map = StatusMap::new()
+            .on(404, ErrorKind::InvalidSettings)
+            .on(404, ErrorKind::UserNotFound)
+            .hint(404, "a")
+            .hint(404, "b");
+        let error = map.error(404, "GET users/x", Some("  "));
+        assert_eq!(error.kind, ErrorKind::UserNotFound);
+        assert_eq!(error.message, "GET users/x: HTTP 404: no message: b");
+        // Another connector's map is unaffected.
+        assert_eq!(StatusMap::new().kind(404), ErrorKind::Rejected);
+    }
+}

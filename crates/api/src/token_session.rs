@@ -1,0 +1,530 @@
+//! [`TokenSession`]: logging in once and keeping an expiring access token fresh.
+//!
+//! Many vendor APIs hand out an access token at login and want it on every call
+//! until it expires. Getting that right under concurrent calls is the same work for
+//! every vendor, and it is written here once:
+//!
+//! - **Login once.** The first call logs in; every later call reuses the token.
+//! - **Renew before expiry**, with a safety margin (a fifth of the token's
+//!   lifetime, at most [`max_margin`](TokenSession::max_margin)), so that no call
+//!   leaves with a token about to expire.
+//! - **Single flight.** Logging in and renewing happen under one lock: concurrent
+//!   callers wait for the one renewal in progress instead of starting their own
+//!   (which matters where a refresh token may be used only once).
+//! - **One renewal, one retry after a refusal.** When the vendor refuses a token
+//!   (HTTP 401), the token is renewed once (unless another caller already did) and
+//!   the call sent once more. A second refusal is
+//!   [`AuthRefused`](crate::ErrorKind::AuthRefused): the session is forgotten, calls
+//!   fail at once, and only [`ensure`](TokenSession::ensure) (the host's `check`)
+//!   logs in again, so a refused run never quietly logs in behind the host.
+//!
+//! The vendor's part is a [`TokenSource`]: how to log in, and how to renew. Both
+//! renewal styles fit: a **refresh token** (the source keeps it in the grant's
+//! `renewal` and sends it to the vendor's refresh endpoint), or **logging in
+//! again** (client credentials, an API login that says `expires_in`: the default
+//! [`renew`](TokenSource::renew) does that).
+//!
+//! The token is taken only when the call is ready to leave: `rekey-http`'s
+//! `VendorHttp::send_with_token` waits for the target's rate limit first, then
+//! takes the token ([`call_admitted`](TokenSession::call_admitted)), so a token
+//! never waits in a queue until it expires.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::{ConnectorError, ErrorKind, Secret};
+
+/// A token as a login or a renewal returned it.
+#[derive(Debug, Clone)]
+pub struct Grant<R = ()> {
+    /// The access token sent with each call.
+    pub token: Secret,
+    /// How long the token lives from now, when the vendor says; otherwise the
+    /// session's [`default_lifetime`](TokenSession::default_lifetime).
+    pub lifetime: Option<Duration>,
+    /// What renewing takes besides the token: a refresh token, or `()` when
+    /// renewing logs in again.
+    pub renewal: R,
+}
+
+impl Grant {
+    /// A token living `lifetime` (`None`: unknown), renewed by logging in again.
+    pub fn new(token: Secret, lifetime: Option<Duration>) -> Self {
+        Grant {
+            token,
+            lifetime,
+            renewal: (),
+        }
+    }
+}
+
+impl<R> Grant<R> {
+    /// The same token, renewed with `renewal` (a refresh token, say).
+    pub fn with_renewal<S>(self, renewal: S) -> Grant<S> {
+        Grant {
+            token: self.token,
+            lifetime: self.lifetime,
+            renewal,
+        }
+    }
+}
+
+/// How a vendor gives out tokens: the connector's part of a [`TokenSession`].
+///
+/// Both methods classify their failures: a refusal of the credentials (or of the
+/// refresh token) is [`AuthRefused`](crate::ErrorKind::AuthRefused); a failure to
+/// reach the vendor stays [`Transient`](crate::ErrorKind::Transient), and the
+/// session keeps its token to try again.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// What a grant carries for its renewal: a refresh token, or `()` when renewal
+    /// logs in again.
+    type Renewal: Send + Sync;
+
+    /// Logs in with the connector's own credentials.
+    async fn login(&self) -> Result<Grant<Self::Renewal>, ConnectorError>;
+
+    /// Renews the `current` grant, shortly before it expires or after the vendor
+    /// refused its token. The default logs in again (client credentials).
+    async fn renew(
+        &self,
+        current: &Grant<Self::Renewal>,
+    ) -> Result<Grant<Self::Renewal>, ConnectorError> {
+        let _ = current;
+        self.login().await
+    }
+}
+
+/// One attempt of a call made with a token.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    /// The vendor answered (anything but a refusal of the token).
+    Done(T),
+    /// The vendor refused the token (HTTP 401); the text says where, for the
+    /// message should the renewed token be refused too.
+    Refused(String),
+}
+
+/// A token handed to one call, with the generation it belongs to (so that a
+/// refusal renews it only if nobody else has).
+#[derive(Debug, Clone)]
+pub struct Lease {
+    token: Secret,
+    generation: u64,
+}
+
+impl Lease {
+    /// The token.
+    pub fn token(&self) -> &Secret {
+        &self.token
+    }
+}
+
+/// A logged-in session with a vendor: see the [module docs](self).
+///
+/// ```
+/// use std::time::Duration;
+/// use async_trait::async_trait;
+/// use rekey_api::{Attempt, ConnectorError, Grant, TokenSession, TokenSource};
+///
+/// /// An API that logs in with a client id and secret and says `expires_in`.
+/// struct ClientCredentials;
+///
+/// #[async_trait]
+/// impl TokenSource for ClientCredentials {
+///     type Renewal = ();
+///     async fn login(&self) -> Result<Grant, ConnectorError> {
+///         // POST /oauth/token here, reading `access_token` and `expires_in`.
+///         Ok(Grant::new("token-1".into(), Some(Duration::from_secs(3600))))
+///     }
+///     // No `renew`: the default logs in again.
+/// }
+///
+/// # async fn demo() -> Result<(), ConnectorError> {
+/// let session = TokenSession::new(ClientCredentials);
+/// let status = session
+///     .call(|token| async move {
+///         // Send the request with `token` here; a 401 is `Attempt::Refused`.
+///         assert_eq!(token.expose(), "token-1");
+///         Ok(Attempt::Done(200))
+///     })
+///     .await?;
+/// assert_eq!(status, 200);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub struct TokenSession<S: TokenSource> {
+    source: S,
+    default_lifetime: Duration,
+    max_margin: Duration,
+    state: Mutex<State<S::Renewal>>,
+}
+
+struct State<R> {
+    held: Option<Held<R>>,
+    /// Bumped whenever the token changes; never reset, even by a new login.
+    generation: u64,
+    /// The vendor refused the session: only `ensure` logs in again.
+    refused: bool,
+}
+
+struct Held<R> {
+    grant: Grant<R>,
+    renew_at: Instant,
+}
+
+impl<S: TokenSource> std::fmt::Debug for TokenSession<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSession")
+            .field("default_lifetime", &self.default_lifetime)
+            .field("max_margin", &self.max_margin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TokenSource> TokenSession<S> {
+    /// A session that is not logged in yet. Tokens of unknown lifetime are renewed
+    /// after 15 minutes; renewal comes a fifth of a token's lifetime early, at most
+    /// a minute.
+    pub fn new(source: S) -> Self {
+        TokenSession {
+            source,
+            default_lifetime: Duration::from_secs(15 * 60),
+            max_margin: Duration::from_secs(60),
+            state: Mutex::new(State {
+                held: None,
+                generation: 0,
+                refused: false,
+            }),
+        }
+    }
+
+    /// How long a token lives when its grant does not say.
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = lifetime;
+        self
+    }
+
+    /// The most a token is renewed ahead of its expiry.
+    pub fn max_margin(mut self, margin: Duration) -> Self {
+        self.max_margin = margin;
+        self
+    }
+
+    /// The vendor's side.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Logs in unless holding a token (also after the vendor refused the session),
+    /// and renews the token if it is due: for the connector's `check`.
+    pub async fn ensure(&self) -> Result<Lease, ConnectorError> {
+        let mut state = self.state.lock().await;
+        self.fresh(&mut state, true).await
+    }
+
+    /// A token fresh enough to send now, logging in the first time and renewing
+    /// it when due.
+    pub async fn lease(&self) -> Result<Lease, ConnectorError> {
+        let mut state = self.state.lock().await;
+        self.fresh(&mut state, false).await
+    }
+
+    /// After the vendor refused `lease`'s token: renews it, unless another caller
+    /// already did since.
+    pub async fn renew_refused(&self, lease: &Lease) -> Result<(), ConnectorError> {
+        let mut state = self.state.lock().await;
+        if state.held.is_none() {
+            return Err(logged_out());
+        }
+        if state.generation != lease.generation {
+            return Ok(());
+        }
+        tracing::debug!("the token was refused; renewing it once");
+        self.renew(&mut state).await
+    }
+
+    /// Forgets the session after the vendor refused a freshly renewed token of
+    /// `lease` (unless the token has changed since): calls fail until
+    /// [`ensure`](Self::ensure) logs in again.
+    pub async fn forget(&self, lease: &Lease) {
+        let mut state = self.state.lock().await;
+        if state.generation == lease.generation {
+            state.held = None;
+            state.refused = true;
+        }
+    }
+
+    /// Runs `attempt` with a fresh token; when it reports the token refused,
+    /// renews the token once and runs it once more. The attempt classifies
+    /// everything else itself.
+    pub async fn call<T, F, Fut>(&self, attempt: F) -> Result<T, ConnectorError>
+    where
+        F: FnMut(Secret) -> Fut,
+        Fut: Future<Output = Result<Attempt<T>, ConnectorError>>,
+    {
+        self.call_admitted(|| std::future::ready(()), attempt).await
+    }
+
+    /// [`call`](Self::call), awaiting `admit` (a rate limiter) before each attempt
+    /// takes its token, so that the token is as fresh as can be when it leaves.
+    pub async fn call_admitted<T, A, AFut, F, Fut>(
+        &self,
+        mut admit: A,
+        mut attempt: F,
+    ) -> Result<T, ConnectorError>
+    where
+        A: FnMut() -> AFut,
+        AFut: Future<Output = ()>,
+        F: FnMut(Secret) -> Fut,
+        Fut: Future<Output = Result<Attempt<T>, ConnectorError>>,
+    {
+        let mut renewed = false;
+        loop {
+            admit().await;
+            let lease = self.lease().await?;
+            match attempt(lease.token.clone()).await? {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Refused(_) if !renewed => {
+                    self.renew_refused(&lease).await?;
+                    renewed = true;
+                }
+                Attempt::Refused(detail) => {
+                    self.forget(&lease).await;
+                    return Err(ConnectorError::auth_refused(format!(
+                        "{detail}: the vendor refused a freshly renewed token"
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn fresh(
+        &self,
+        state: &mut State<S::Renewal>,
+        relogin: bool,
+    ) -> Result<Lease, ConnectorError> {
+        match &state.held {
+            None if state.refused && !relogin => return Err(logged_out()),
+            None => {
+                let grant = self.source.login().await?;
+                self.hold(state, grant);
+            }
+            Some(held) if Instant::now() >= held.renew_at => {
+                tracing::debug!("the token is due for renewal");
+                self.renew(state).await?;
+            }
+            Some(_) => {}
+        }
+        let held = state.held.as_ref().ok_or_else(logged_out)?;
+        Ok(Lease {
+            token: held.grant.token.clone(),
+            generation: state.generation,
+        })
+    }
+
+    /// Renews the held grant. A refusal forgets the session.
+    async fn renew(&self, state: &mut State<S::Renewal>) -> Result<(), ConnectorError> {
+        let held = state.held.as_ref().ok_or_else(logged_out)?;
+        match self.source.renew(&held.grant).await {
+            Ok(grant) => {
+                self.hold(state, grant);
+                Ok(())
+            }
+            Err(error) => {
+                if error.kind == ErrorKind::AuthRefused {
+                    state.held = None;
+                    state.refused = true;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn hold(&self, state: &mut State<S::Renewal>, grant: Grant<S::Renewal>) {
+        let lifetime = grant.lifetime.unwrap_or(self.default_lifetime);
+        let margin = (lifetime / 5).min(self.max_margin);
+        tracing::debug!(
+            lifetime_s = lifetime.as_secs_f64(),
+            margin_s = margin.as_secs_f64(),
+            "got a token"
+        );
+        state.held = Some(Held {
+            grant,
+            renew_at: Instant::now() + lifetime.saturating_sub(margin),
+        });
+        state.generation += 1;
+        state.refused = false;
+    }
+}
+
+fn logged_out() -> ConnectorError {
+    ConnectorError::auth_refused(
+        "the vendor refused the session; it logs in again at the next check",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A vendor with refresh tokens: counts logins and renewals, and refuses what
+    /// it is told to.
+    #[derive(Default)]
+    struct Vendor {
+        logins: AtomicUsize,
+        renewals: AtomicUsize,
+        refuse_renewal: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl TokenSource for Vendor {
+        type Renewal = Secret;
+
+        async fn login(&self) -> Result<Grant<Secret>, ConnectorError> {
+            let n = self.logins.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(
+                Grant::new(format!("login-{n}").into(), Some(Duration::from_secs(10)))
+                    .with_renewal(format!("refresh-{n}").into()),
+            )
+        }
+
+        async fn renew(&self, current: &Grant<Secret>) -> Result<Grant<Secret>, ConnectorError> {
+            if self.refuse_renewal.load(Ordering::SeqCst) {
+                return Err(ConnectorError::auth_refused("refresh token revoked"));
+            }
+            let n = self.renewals.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(Grant::new(
+                format!("{}-renewed-{n}", current.renewal.expose()).into(),
+                Some(Duration::from_secs(10)),
+            )
+            .with_renewal(format!("refresh-r{n}").into()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_share_one_login_and_one_renewal() {
+        let session = Arc::new(TokenSession::new(Vendor::default()));
+        let leases = futures_util::future::join_all((0..20).map(|_| {
+            let session = Arc::clone(&session);
+            async move { session.lease().await.unwrap() }
+        }))
+        .await;
+        assert_eq!(session.source().logins.load(Ordering::SeqCst), 1);
+        assert!(leases.iter().all(|l| l.token().expose() == "login-1"));
+
+        // A fifth of 10 s early: not yet at 7.9 s, due at 8 s.
+        tokio::time::advance(Duration::from_millis(7900)).await;
+        assert_eq!(session.lease().await.unwrap().token().expose(), "login-1");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let leases = futures_util::future::join_all((0..20).map(|_| session.lease())).await;
+        assert_eq!(session.source().renewals.load(Ordering::SeqCst), 1);
+        assert!(
+            leases
+                .iter()
+                .all(|l| l.as_ref().unwrap().token().expose() == "refresh-1-renewed-1")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_token_is_renewed_once_and_the_call_sent_again() {
+        let session = TokenSession::new(Vendor::default());
+        let sent = std::sync::Mutex::new(Vec::new());
+        let result = session
+            .call(|token| {
+                sent.lock().unwrap().push(token.expose().to_owned());
+                let refused = token.expose() == "login-1";
+                async move {
+                    Ok(if refused {
+                        Attempt::Refused("GET x".into())
+                    } else {
+                        Attempt::Done(())
+                    })
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert_eq!(*sent.lock().unwrap(), ["login-1", "refresh-1-renewed-1"]);
+
+        // Two callers refused on the same token: one renewal between them.
+        let session = TokenSession::new(Vendor::default());
+        let a = session.lease().await.unwrap();
+        let b = session.lease().await.unwrap();
+        session.renew_refused(&a).await.unwrap();
+        session.renew_refused(&b).await.unwrap();
+        assert_eq!(session.source().renewals.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_refusal_forgets_the_session_until_ensure() {
+        let session = TokenSession::new(Vendor::default());
+        let error = session
+            .call(|_| async { Ok(Attempt::<()>::Refused("PUT users/x".into())) })
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, ErrorKind::AuthRefused);
+        assert!(
+            error.message.starts_with("PUT users/x: "),
+            "{}",
+            error.message
+        );
+        // Calls fail at once, without logging in behind the host's back.
+        assert_eq!(
+            session.lease().await.unwrap_err().kind,
+            ErrorKind::AuthRefused
+        );
+        assert_eq!(session.source().logins.load(Ordering::SeqCst), 1);
+        // The host's check logs in again.
+        assert_eq!(session.ensure().await.unwrap().token().expose(), "login-2");
+        assert!(session.lease().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_renewal_forgets_the_session_and_others_wait() {
+        let session = TokenSession::new(Vendor::default());
+        session.lease().await.unwrap();
+        session
+            .source()
+            .refuse_renewal
+            .store(true, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_secs(9)).await;
+        let error = session.lease().await.unwrap_err();
+        assert_eq!(error.message, "refresh token revoked");
+        assert_eq!(
+            session.lease().await.unwrap_err().kind,
+            ErrorKind::AuthRefused
+        );
+    }
+
+    /// Client credentials: no renewal of its own, so renewing logs in again.
+    struct ClientCredentials(AtomicUsize);
+
+    #[async_trait]
+    impl TokenSource for ClientCredentials {
+        type Renewal = ();
+
+        async fn login(&self) -> Result<Grant, ConnectorError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Grant::new(
+                format!("cc-{n}").into(),
+                Some(Duration::from_secs(2)),
+            ))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn renewal_by_logging_in_again() {
+        let session = TokenSession::new(ClientCredentials(AtomicUsize::new(0)));
+        assert_eq!(session.lease().await.unwrap().token().expose(), "cc-1");
+        tokio::time::advance(Duration::from_millis(1700)).await;
+        assert_eq!(session.lease().await.unwrap().token().expose(), "cc-2");
+    }
+}
