@@ -106,6 +106,10 @@ pub enum Attempt<T> {
     /// The vendor refused the token (HTTP 401); the text says where, for the
     /// message should the renewed token be refused too.
     Refused(String),
+    /// Nothing was sent: the admission the attempt had waited for was used up
+    /// before it could leave (a login or renewal went out in its rate-limit slot).
+    /// The session admits the call again and hands it a fresh token.
+    Readmit,
 }
 
 /// A token handed to one call, with the generation it belongs to (so that a
@@ -270,7 +274,9 @@ impl<S: TokenSource> TokenSession<S> {
     }
 
     /// [`call`](Self::call), awaiting `admit` (a rate limiter) before each attempt
-    /// takes its token, so that the token is as fresh as can be when it leaves.
+    /// takes its token, so that the token is as fresh as can be when it leaves. An
+    /// attempt whose admission was used up on the way (by a login or renewal)
+    /// answers [`Attempt::Readmit`] and is admitted again.
     pub async fn call_admitted<T, A, AFut, F, Fut>(
         &self,
         mut admit: A,
@@ -288,6 +294,7 @@ impl<S: TokenSource> TokenSession<S> {
             let lease = self.lease().await?;
             match attempt(lease.token.clone()).await? {
                 Attempt::Done(value) => return Ok(value),
+                Attempt::Readmit => {}
                 Attempt::Refused(_) if !renewed => {
                     self.renew_refused(&lease).await?;
                     renewed = true;
@@ -502,6 +509,35 @@ mod tests {
             session.lease().await.unwrap_err().kind,
             ErrorKind::AuthRefused
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_whose_admission_was_used_is_admitted_again() {
+        let session = TokenSession::new(Vendor::default());
+        let admissions = AtomicUsize::new(0);
+        let attempts = AtomicUsize::new(0);
+        let result = session
+            .call_admitted(
+                || {
+                    admissions.fetch_add(1, Ordering::SeqCst);
+                    std::future::ready(())
+                },
+                |_| {
+                    let first = attempts.fetch_add(1, Ordering::SeqCst) == 0;
+                    async move {
+                        Ok(if first {
+                            Attempt::Readmit
+                        } else {
+                            Attempt::Done(7)
+                        })
+                    }
+                },
+            )
+            .await;
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(admissions.load(Ordering::SeqCst), 2);
+        // Not a refusal: nothing was renewed.
+        assert_eq!(session.source().renewals.load(Ordering::SeqCst), 0);
     }
 
     /// Client credentials: no renewal of its own, so renewing logs in again.

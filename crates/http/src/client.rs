@@ -1,16 +1,26 @@
 //! [`VendorHttp`]: the client every connector uses.
 
+use std::cell::Cell;
 use std::error::Error as _;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use rekey_api::{ConnectorError, CreateContext, ErrorKind, Settings, check_root_url};
+use rekey_api::{
+    Attempt, ConnectorError, CreateContext, ErrorKind, Secret, Settings, TokenSession, TokenSource,
+    check_root_url,
+};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, Request, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::rate::RateLimiter;
+
+tokio::task_local! {
+    /// The rate limiter (by address; 0 for none) of which the current call holds
+    /// a slot that it has not used yet (see [`VendorHttp::send_with_token_in`]).
+    static SLOT_IN_HAND: Cell<usize>;
+}
 
 /// Replies larger than this are refused rather than read into memory.
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -101,14 +111,111 @@ impl VendorHttp {
     /// Sends a request, within the target's rate, and maps transport failures and
     /// 429/502/503/504 to retryable errors. Other statuses are the caller's to read.
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, ConnectorError> {
-        let request = request.build().map_err(|e| {
-            ConnectorError::fatal(format!("cannot build the request: {}", describe(&e)))
-        })?;
-        let method = request.method().clone();
-        let path = request.url().path().to_owned();
-        if let Some(limiter) = &self.limiter {
+        let request = build(request)?;
+        self.admit().await;
+        self.execute(request).await
+    }
+
+    /// Sends a request with a token of `session` as `Authorization: Bearer`: see
+    /// [`send_with_token_in`](Self::send_with_token_in).
+    pub async fn send_with_token<S: TokenSource>(
+        &self,
+        session: &TokenSession<S>,
+        request: RequestBuilder,
+    ) -> Result<Response, ConnectorError> {
+        self.send_with_token_in(session, request, |request, token| {
+            request.bearer_auth(token.expose())
+        })
+        .await
+    }
+
+    /// Sends a request with a token of `session`, put in place by `attach` (for a
+    /// vendor that wants it in a header of its own). The token is taken only once
+    /// the target's rate limit admits the request, so it never waits in the queue
+    /// until it expires; a login or renewal that the token needs goes out in that
+    /// same slot, at once (rather than queueing while every caller waits for it),
+    /// and the request waits for the next slot and takes the token afresh. A 401 renews the
+    /// token once and sends the request again
+    /// ([`TokenSession::call`](rekey_api::TokenSession::call)); a second 401 is
+    /// [`AuthRefused`](ErrorKind::AuthRefused). Every other status is the caller's
+    /// to read, as with [`send`](Self::send).
+    pub async fn send_with_token_in<S, A>(
+        &self,
+        session: &TokenSession<S>,
+        request: RequestBuilder,
+        attach: A,
+    ) -> Result<Response, ConnectorError>
+    where
+        S: TokenSource,
+        A: Fn(RequestBuilder, &Secret) -> RequestBuilder,
+    {
+        let attempts = session.call_admitted(
+            || async {
+                if let Some(limiter) = &self.limiter {
+                    limiter.acquire().await;
+                    let _ = SLOT_IN_HAND.try_with(|slot| slot.set(limiter_id(limiter)));
+                }
+            },
+            |token| {
+                let request = request
+                    .try_clone()
+                    .ok_or_else(|| {
+                        ConnectorError::fatal(
+                            "internal error: a request with a streamed body cannot be sent again after a refused token",
+                        )
+                    })
+                    .map(|request| attach(request, &token))
+                    .and_then(build);
+                async move {
+                    let request = request?;
+                    if !self.take_slot_in_hand() {
+                        return Ok(Attempt::Readmit);
+                    }
+                    let what = format!("{} {}", request.method(), request.url().path());
+                    let response = self.execute(request).await?;
+                    Ok(if response.status() == StatusCode::UNAUTHORIZED {
+                        Attempt::Refused(format!("{what}: HTTP 401"))
+                    } else {
+                        Attempt::Done(response)
+                    })
+                }
+            },
+        );
+        SLOT_IN_HAND.scope(Cell::new(0), attempts).await
+    }
+
+    /// Waits for the request's turn under the target's rate, unless the call holds
+    /// a slot it has not used (then the request takes it).
+    async fn admit(&self) {
+        if !self.take_slot_in_hand()
+            && let Some(limiter) = &self.limiter
+        {
             limiter.acquire().await;
         }
+    }
+
+    /// Takes the slot of this client's rate limit that the current call holds;
+    /// whether there was one. Without a rate limit there is always one.
+    fn take_slot_in_hand(&self) -> bool {
+        let Some(limiter) = &self.limiter else {
+            return true;
+        };
+        let id = limiter_id(limiter);
+        SLOT_IN_HAND
+            .try_with(|slot| {
+                let mine = slot.get() == id;
+                if mine {
+                    slot.set(0);
+                }
+                mine
+            })
+            .unwrap_or(false)
+    }
+
+    /// Sends an admitted request and maps transport failures and 429/502/503/504.
+    async fn execute(&self, request: Request) -> Result<Response, ConnectorError> {
+        let method = request.method().clone();
+        let path = request.url().path().to_owned();
         tracing::debug!(%method, path, "request");
         let started = std::time::Instant::now();
         let response = self.client.execute(request).await.map_err(|e| {
@@ -182,6 +289,18 @@ impl VendorHttp {
             ))
         })
     }
+}
+
+/// Tells one limiter from another, for [`SLOT_IN_HAND`].
+fn limiter_id(limiter: &RateLimiter) -> usize {
+    std::ptr::from_ref(limiter) as usize
+}
+
+/// Builds a request, describing a failure without its URL.
+fn build(request: RequestBuilder) -> Result<Request, ConnectorError> {
+    request
+        .build()
+        .map_err(|e| ConnectorError::fatal(format!("cannot build the request: {}", describe(&e))))
 }
 
 /// Whether the URL's host is this machine (a loopback address or `localhost`).

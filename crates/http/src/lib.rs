@@ -8,6 +8,12 @@
 //! (connection errors, timeouts, 429, 502, 503 and 504 are retryable, with the
 //! server's `Retry-After`). Requests are logged by method and path only: never a
 //! query string, header or body, which may hold secrets.
+//!
+//! For a vendor with expiring tokens, [`VendorHttp::send_with_token`] sends a
+//! request with a token of a [`TokenSession`](rekey_api::TokenSession): the token
+//! is taken only once the rate limit admits the request (a login or renewal goes
+//! out in that slot), and a 401 renews it once and sends the request again. What a
+//! status means is the connector's [`StatusMap`](rekey_api::StatusMap).
 
 mod client;
 mod rate;
@@ -28,5 +34,7 @@ pub fn allow_insecure_http_setting() -> SettingSpec {
 
 /// The `timeout` setting every HTTP connector declares (seconds a request may take).
 pub fn timeout_setting() -> SettingSpec {
-    SettingSpec::integer("timeout", "Seconds one request to the vendor may take").default_value(60)
+    SettingSpec::integer("timeout", "Seconds one request to the vendor may take")
+        .range(1..=3600)
+        .default_value(60)
 }
