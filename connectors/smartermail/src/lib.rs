@@ -3,7 +3,8 @@
 //! - Logs in once per run (`POST /api/v1/auth/authenticate-user`, JSON), then keeps
 //!   the access token fresh with the rotating refresh token
 //!   (`POST /api/v1/auth/refresh-token`) shortly before `accessTokenExpiration` and
-//!   once on a 401; never by logging in again, and never by two workers at once.
+//!   once on a 401; never by logging in again, and never by two workers at once
+//!   (a [`TokenSession`]; module `session` holds SmarterMail's part).
 //! - Checks the `success` flag of every reply: SmarterMail answers HTTP 200 to most
 //!   failures.
 //! - Lists users with `GET settings/domain/list-users` and sets a password with
@@ -15,17 +16,18 @@
 mod api;
 mod session;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use rekey_api::PagedListing;
 use rekey_api::{
     Applied, Capability, CheckReport, Connector, ConnectorError, CreateContext, CredentialKind,
-    Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec, Settings, UserEntry,
-    UserOutcome, UserPage,
+    Metadata, PagedListing, Plugin, ResetRequest, Secret, SettingSpec, Settings, StatusMap,
+    TokenSession, UserEntry, UserOutcome, UserPage,
 };
 use rekey_http::{HttpOptions, Method, StatusCode, VendorHttp};
 
 use crate::api::{ListUsersReply, PostUserBody, PostUserData, Reply};
-use crate::session::Sessions;
+use crate::session::Login;
 
 /// The message SmarterMail gives for an unknown user.
 const USER_DOES_NOT_EXIST: &str = "User does not exist.";
@@ -33,13 +35,17 @@ const USER_DOES_NOT_EXIST: &str = "User does not exist.";
 /// Users handed out per `list_users` page.
 const PAGE_SIZE: usize = 1000;
 
+/// Token lifetime assumed when the server does not say.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
 /// The SmarterMail connector.
 pub struct SmarterMail {
-    http: VendorHttp,
-    sessions: Sessions,
-    username: String,
+    session: TokenSession<Login>,
     /// The users fetched by the first page of a listing, handed out page by page.
     directory: PagedListing,
+    /// What SmarterMail's HTTP statuses mean (the defaults: it answers most
+    /// failures with HTTP 200 and `success: false`).
+    statuses: StatusMap,
 }
 
 impl Plugin for SmarterMail {
@@ -72,65 +78,56 @@ impl Plugin for SmarterMail {
     fn create(settings: Settings, context: CreateContext) -> Result<Self, ConnectorError> {
         let options = HttpOptions::from_settings(&settings, &context);
         let http = VendorHttp::new(settings.str("url")?, "/api/v1", &options)?;
-        let username = settings.str("username")?.to_owned();
-        let password = settings.secret("password")?.clone();
         let domain = settings
             .get_str("domain")
             .map(str::to_owned)
             .filter(|d| !d.is_empty());
-        Ok(SmarterMail {
-            sessions: Sessions::new(username.clone(), password, domain),
+        let login = Login::new(
             http,
-            username,
+            settings.str("username")?.to_owned(),
+            settings.secret("password")?.clone(),
+            domain,
+        );
+        Ok(SmarterMail {
+            session: TokenSession::new(login).default_lifetime(DEFAULT_LIFETIME),
             directory: PagedListing::new(PAGE_SIZE),
+            statuses: StatusMap::new(),
         })
     }
 }
 
 impl SmarterMail {
-    /// Sends a request on the domain scope with a fresh token; on a 401 refreshes
-    /// once (unless another worker already did) and sends it again.
+    fn http(&self) -> &VendorHttp {
+        &self.session.source().http
+    }
+
+    fn username(&self) -> &str {
+        &self.session.source().username
+    }
+
+    /// Sends a request on the domain scope with a fresh token (renewed once on a
+    /// 401). A 403 means the account may not manage the domain's users.
     async fn domain_call<B: serde::Serialize + ?Sized>(
         &self,
         method: Method,
         segments: &[&str],
         body: Option<&B>,
     ) -> Result<rekey_http::Response, ConnectorError> {
-        let mut refreshed = false;
-        loop {
-            let (token, generation) = self.sessions.domain_token(&self.http).await?;
-            let mut request = self
-                .http
-                .request(method.clone(), segments)
-                .bearer_auth(token.expose())
-                .header("Accept", "application/json");
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = self.http.send(request).await?;
-            match response.status() {
-                StatusCode::UNAUTHORIZED if !refreshed => {
-                    tracing::debug!("access token refused (401); refreshing once");
-                    self.sessions
-                        .refresh_after_401(&self.http, generation)
-                        .await?;
-                    refreshed = true;
-                }
-                StatusCode::UNAUTHORIZED => {
-                    self.sessions.forget().await;
-                    return Err(ConnectorError::auth_refused(
-                        "the server refused a freshly refreshed access token (401)",
-                    ));
-                }
-                StatusCode::FORBIDDEN => {
-                    return Err(ConnectorError::auth_refused(format!(
-                        "{} may not manage this domain's users (403): log in as a domain administrator, or as a system administrator with domain set",
-                        self.username
-                    )));
-                }
-                _ => return Ok(response),
-            }
+        let mut request = self
+            .http()
+            .request(method, segments)
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
         }
+        let response = self.http().send_with_token(&self.session, request).await?;
+        if response.status() == StatusCode::FORBIDDEN {
+            return Err(ConnectorError::auth_refused(format!(
+                "{} may not manage this domain's users (403): log in as a domain administrator, or as a system administrator with domain set",
+                self.username()
+            )));
+        }
+        Ok(response)
     }
 
     async fn fetch_directory(&self) -> Result<Vec<UserEntry>, ConnectorError> {
@@ -139,13 +136,13 @@ impl SmarterMail {
             .await?;
         let status = response.status();
         if !status.is_success() {
-            let body = self.http.text(response).await?;
+            let body = self.http().text(response).await?;
             return Err(ConnectorError::fatal(format!(
                 "listing users failed with HTTP {status}: {}",
                 api::message_of(&body)
             )));
         }
-        let reply: ListUsersReply = self.http.json(response).await?;
+        let reply: ListUsersReply = self.http().json(response).await?;
         if reply.success != Some(true) {
             let message = reply.message.unwrap_or_else(|| "no message".into());
             return Err(ConnectorError::fatal(format!(
@@ -178,21 +175,15 @@ impl SmarterMail {
             )
             .await?;
         let status = response.status();
-        if status.is_client_error() {
-            let text = self.http.text(response).await?;
-            return Err(ConnectorError::rejected(format!(
-                "the server refused the request (HTTP {status}): {}",
-                api::message_of(&text)
-            )));
-        }
         if !status.is_success() {
-            let text = self.http.text(response).await?;
-            return Err(ConnectorError::fatal(format!(
-                "HTTP {status}: {}",
-                api::message_of(&text)
-            )));
+            let text = self.http().text(response).await?;
+            return Err(self.statuses.error(
+                status.as_u16(),
+                "POST settings/domain/post-user",
+                Some(&api::message_of(&text)),
+            ));
         }
-        let reply: Reply = self.http.json(response).await?;
+        let reply: Reply = self.http().json(response).await?;
         match (reply.success, reply.message) {
             (Some(true), message) => Ok(Applied {
                 vendor_password: None,
@@ -212,10 +203,17 @@ impl SmarterMail {
 #[async_trait]
 impl Connector for SmarterMail {
     async fn check(&self) -> Result<CheckReport, ConnectorError> {
-        let detail = self.sessions.ensure(&self.http).await?;
+        self.session.ensure().await?;
+        let login = self.session.source();
         Ok(CheckReport {
-            account: Some(self.username.clone()),
-            detail,
+            account: Some(login.username.clone()),
+            detail: match &login.domain {
+                Some(domain) => format!(
+                    "logged in as system administrator {}, managing {domain}",
+                    login.username
+                ),
+                None => format!("logged in as {}", login.username),
+            },
         })
     }
 
@@ -224,20 +222,9 @@ impl Connector for SmarterMail {
     }
 
     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
-        if request.kind != CredentialKind::Password {
-            return Err(ConnectorError::unsupported(format!(
-                "SmarterMail has no {} credential",
-                request.kind
-            )));
-        }
         Ok(
             rekey_api::reset_one_by_one(request, |user, password| async move {
-                match password {
-                    NewPassword::Known(password) => self.set_password(&user, &password).await,
-                    NewPassword::VendorGenerated => Err(ConnectorError::unsupported(
-                        "SmarterMail cannot generate passwords itself; let rekey generate them",
-                    )),
-                }
+                self.set_password(&user, password.value()?).await
             })
             .await,
         )
