@@ -1,21 +1,19 @@
 //! Authenticated calls to the Odin API and the classification of their answers.
 
-use rekey_api::{ConnectorError, Secret};
+use rekey_api::{ConnectorError, ErrorKind, Secret, StatusMap, TokenSession};
 use rekey_http::{Method, StatusCode, VendorHttp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api;
-use crate::session::{Sessions, json_headers};
+use crate::session::{DEFAULT_LIFETIME, OdinLogin, json_headers};
 
 /// An Odin API server, logged in as one administrator.
 pub(crate) struct Odin {
-    http: VendorHttp,
-    sessions: Sessions,
-    username: String,
+    session: TokenSession<OdinLogin>,
 }
 
-/// A reply that was neither a 401 nor a 403, read in full.
+/// A reply that was not a 403, read in full.
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Vec<u8>,
@@ -29,8 +27,8 @@ impl Reply {
         self.status.is_success()
     }
 
-    /// The body as JSON; an unreadable one is [`ErrorKind::Fatal`](rekey_api::ErrorKind),
-    /// described by position only.
+    /// The body as JSON; an unreadable one is [`ErrorKind::Fatal`], described by
+    /// position only.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             ConnectorError::fatal(format!(
@@ -46,38 +44,44 @@ impl Reply {
         api::failure(self.status, &self.body)
     }
 
-    /// The error for a failed call that concerns one user: 404 is
-    /// [`UserNotFound`](rekey_api::ErrorKind::UserNotFound), another 4xx is
-    /// [`Rejected`](rekey_api::ErrorKind::Rejected) (Odin refused it: nothing was
-    /// applied), a 5xx is [`Fatal`](rekey_api::ErrorKind::Fatal) (outcome unknown).
-    pub fn user_error(&self) -> ConnectorError {
+    /// The error for a failed call, its kind from `statuses`. A definite refusal
+    /// carries Odin's own words (and the status's hint); an unknown outcome also
+    /// names the call.
+    pub fn error(&self, statuses: &StatusMap) -> ConnectorError {
         let failure = self.failure();
-        match self.status {
-            StatusCode::NOT_FOUND if failure.from_odin => {
-                ConnectorError::user_not_found(failure.message)
-            }
-            StatusCode::NOT_FOUND => ConnectorError::user_not_found(format!(
-                "{} (not an Odin error reply: is url the Odin server's root?)",
-                failure.message
-            )),
-            status if status.is_client_error() => ConnectorError::rejected(failure.message),
-            _ => ConnectorError::fatal(format!("{}: {}", self.what, failure.message)),
+        let kind = statuses.kind(self.status.as_u16());
+        let mut message = if kind.definitely_not_applied() {
+            failure.message
+        } else {
+            format!("{}: {}", self.what, failure.message)
+        };
+        if self.status == StatusCode::NOT_FOUND && !failure.from_odin {
+            message.push_str(" (not an Odin error reply: is url the Odin server's root?)");
+        } else if let Some(hint) = statuses.hint_for(self.status.as_u16()) {
+            message.push_str(&format!(" ({hint})"));
         }
+        ConnectorError::new(kind, message)
     }
+}
 
-    /// The error for a failed call about the group (listing, generating): 404
-    /// means the service provider or group is unknown.
-    pub fn group_error(&self, service_provider_id: &str, group_id: &str) -> ConnectorError {
-        let failure = self.failure();
-        match self.status {
-            StatusCode::NOT_FOUND => ConnectorError::invalid_settings(format!(
-                "{}: {} (check service_provider_id `{service_provider_id}` and group_id `{group_id}`)",
-                self.what, failure.message
-            )),
-            status if status.is_client_error() => {
-                ConnectorError::rejected(format!("{}: {}", self.what, failure.message))
-            }
-            _ => ConnectorError::fatal(format!("{}: {}", self.what, failure.message)),
+/// What Odin's statuses mean: on a call about one user, a 404 is an unknown user;
+/// on a call about the group (listing, generating), an unknown service provider or
+/// group, which is the target's settings to fix.
+pub(crate) struct Statuses {
+    pub user: StatusMap,
+    pub group: StatusMap,
+}
+
+impl Statuses {
+    pub(crate) fn new(service_provider_id: &str, group_id: &str) -> Self {
+        Statuses {
+            user: StatusMap::new().on(404, ErrorKind::UserNotFound),
+            group: StatusMap::new().on(404, ErrorKind::InvalidSettings).hint(
+                404,
+                format!(
+                    "check service_provider_id `{service_provider_id}` and group_id `{group_id}`"
+                ),
+            ),
         }
     }
 }
@@ -85,22 +89,20 @@ impl Reply {
 impl Odin {
     pub(crate) fn new(http: VendorHttp, username: String, password: Secret) -> Self {
         Odin {
-            sessions: Sessions::new(username.clone(), password),
-            http,
-            username,
+            session: TokenSession::new(OdinLogin::new(http, username, password))
+                .default_lifetime(DEFAULT_LIFETIME),
         }
     }
 
     /// Logs in unless already logged in (afresh if Odin refused the session).
     pub(crate) async fn ensure_session(&self) -> Result<(), ConnectorError> {
-        self.sessions.ensure(&self.http).await
+        self.session.ensure().await.map(|_| ())
     }
 
-    /// Sends an authenticated request with a fresh token. A 401 refreshes the
-    /// token once (unless another worker already did) and sends the request again:
-    /// Odin refused it, so nothing was applied. A second 401, or a 403, is
-    /// [`AuthRefused`](rekey_api::ErrorKind::AuthRefused). Everything else is the
-    /// caller's to read.
+    /// Sends an authenticated request with a fresh token (renewed once on a 401:
+    /// Odin refused it, so nothing was applied). A second 401, or a 403, is
+    /// [`AuthRefused`](ErrorKind::AuthRefused). Everything else is the caller's
+    /// to read.
     pub(crate) async fn call<B: Serialize + ?Sized>(
         &self,
         method: Method,
@@ -108,57 +110,36 @@ impl Odin {
         query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<Reply, ConnectorError> {
+        let http = &self.session.source().http;
         let what = format!("{method} {}", segments.join("/"));
-        let mut refreshed = false;
-        loop {
-            let (token, generation) = self.sessions.token(&self.http).await?;
-            let mut request = json_headers(self.http.request(method.clone(), segments))
-                .bearer_auth(token.expose());
-            if !query.is_empty() {
-                request = request.query(query);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = self.http.send(request).await?;
-            let status = response.status();
-            let body = self.http.body(response).await?;
-            let reply = Reply {
-                status,
-                body,
-                what: what.clone(),
-            };
-            match status {
-                StatusCode::UNAUTHORIZED if !refreshed => {
-                    self.sessions
-                        .refresh_after_401(&self.http, generation)
-                        .await?;
-                    refreshed = true;
-                }
-                StatusCode::UNAUTHORIZED => {
-                    self.sessions.forget(generation).await;
-                    return Err(ConnectorError::auth_refused(format!(
-                        "Odin refused a freshly refreshed token on {what}: {}",
-                        reply.failure().message
-                    )));
-                }
-                StatusCode::FORBIDDEN => {
-                    return Err(ConnectorError::auth_refused(format!(
-                        "{} may not do {what} (is it an administrator of this group?): {}",
-                        self.username,
-                        reply.failure().message
-                    )));
-                }
-                _ => return Ok(reply),
-            }
+        let mut request = json_headers(http.request(method, segments));
+        if !query.is_empty() {
+            request = request.query(query);
         }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = http.send_with_token(&self.session, request).await?;
+        let status = response.status();
+        let reply = Reply {
+            status,
+            body: http.body(response).await?,
+            what,
+        };
+        if status == StatusCode::FORBIDDEN {
+            return Err(ConnectorError::auth_refused(format!(
+                "{} may not do {} (is it an administrator of this group?): {}",
+                self.session.source().username,
+                reply.what,
+                reply.failure().message
+            )));
+        }
+        Ok(reply)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use rekey_api::ErrorKind;
-
     use super::*;
 
     fn reply(status: u16, body: &str) -> Reply {
@@ -171,21 +152,22 @@ mod tests {
 
     #[test]
     fn user_errors_are_classified() {
+        let user = Statuses::new("SP", "G").user;
         let odin = r#"{"details":"[Error 4008] User not found","status":404,"error":"Not Found"}"#;
-        let e = reply(404, odin).user_error();
+        let e = reply(404, odin).error(&user);
         assert_eq!(e.kind, ErrorKind::UserNotFound);
         assert_eq!(e.message, "[Error 4008] User not found 404: Not Found");
-        let e = reply(404, "<html>").user_error();
+        let e = reply(404, "<html>").error(&user);
         assert_eq!(e.kind, ErrorKind::UserNotFound);
         assert!(e.message.contains("url"), "{}", e.message);
         let e = reply(
             400,
             r#"{"details":"[Error 4961] rules","status":400,"error":"Bad Request"}"#,
         )
-        .user_error();
+        .error(&user);
         assert_eq!(e.kind, ErrorKind::Rejected);
         assert_eq!(e.message, "[Error 4961] rules 400: Bad Request");
-        let e = reply(500, "").user_error();
+        let e = reply(500, "").error(&user);
         assert_eq!(e.kind, ErrorKind::Fatal);
         assert!(!e.kind.definitely_not_applied());
         assert_eq!(
@@ -196,7 +178,8 @@ mod tests {
 
     #[test]
     fn group_errors_name_the_settings() {
-        let e = reply(404, r#"{"details":"Group not found"}"#).group_error("SP", "G");
+        let group = Statuses::new("SP", "G").group;
+        let e = reply(404, r#"{"details":"Group not found"}"#).error(&group);
         assert_eq!(e.kind, ErrorKind::InvalidSettings);
         assert!(e.message.contains("group_id `G`"), "{}", e.message);
     }

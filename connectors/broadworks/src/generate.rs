@@ -8,7 +8,7 @@
 //! [!], §6), so it is called once per value, a few calls at a time.
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
-use rekey_api::{ConnectorError, CredentialKind, Secret};
+use rekey_api::{ConnectorError, CredentialKind, Secret, StatusMap};
 use rekey_http::Method;
 
 use crate::api::{GeneratedPasscodes, GeneratedPassword, GeneratedPasswords};
@@ -25,6 +25,8 @@ const SIP_CONCURRENCY: usize = 4;
 pub(crate) struct Group<'a> {
     pub service_provider_id: &'a str,
     pub group_id: &'a str,
+    /// What statuses mean on a call about the group.
+    pub statuses: &'a StatusMap,
 }
 
 /// `count` new values of `kind` from Odin.
@@ -44,7 +46,7 @@ pub(crate) async fn generate(
         }
         CredentialKind::Sip => {
             values = stream::iter(0..count)
-                .map(|_| sip_password(odin))
+                .map(|_| sip_password(odin, group.statuses))
                 .buffer_unordered(SIP_CONCURRENCY)
                 .try_collect()
                 .await?;
@@ -75,7 +77,7 @@ async fn batch(
         .call::<()>(Method::GET, &[endpoint, "generate"], &query, None)
         .await?;
     if !reply.is_success() {
-        return Err(reply.group_error(group.service_provider_id, group.group_id));
+        return Err(reply.error(group.statuses));
     }
     let values = if kind == CredentialKind::Passcode {
         reply.json::<GeneratedPasscodes>()?.passcodes
@@ -87,17 +89,12 @@ async fn batch(
 }
 
 /// One `GET sip-password/generate` call.
-async fn sip_password(odin: &Odin) -> Result<Secret, ConnectorError> {
+async fn sip_password(odin: &Odin, statuses: &StatusMap) -> Result<Secret, ConnectorError> {
     let reply = odin
         .call::<()>(Method::GET, &["sip-password", "generate"], &[], None)
         .await?;
     if !reply.is_success() {
-        let failure = reply.failure();
-        return Err(if reply.status.is_client_error() {
-            ConnectorError::rejected(format!("{}: {}", reply.what, failure.message))
-        } else {
-            ConnectorError::fatal(format!("{}: {}", reply.what, failure.message))
-        });
+        return Err(reply.error(statuses));
     }
     let value = reply.json::<GeneratedPassword>()?.password;
     check_values(

@@ -34,10 +34,9 @@ mod generate;
 mod session;
 
 use async_trait::async_trait;
-use rekey_api::PagedListing;
 use rekey_api::{
     Applied, Batching, Capability, CheckReport, Connector, ConnectorError, CreateContext,
-    CredentialKind, ErrorKind, Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec,
+    CredentialKind, ErrorKind, Metadata, PagedListing, Plugin, ResetRequest, Secret, SettingSpec,
     Settings, UserEntry, UserOutcome, UserPage,
 };
 use rekey_http::{HttpOptions, Method, VendorHttp};
@@ -45,7 +44,7 @@ use rekey_http::{HttpOptions, Method, VendorHttp};
 use crate::api::{
     AuthenticationBody, AuthenticationSettings, ListedUser, PasscodeBody, WebPasswordBody,
 };
-use crate::client::Odin;
+use crate::client::{Odin, Statuses};
 use crate::generate::Group;
 
 /// Users handed out per `list_users` page.
@@ -57,6 +56,8 @@ pub struct BroadWorks {
     username: String,
     service_provider_id: String,
     group_id: String,
+    /// What Odin's statuses mean, per kind of call.
+    statuses: Statuses,
     /// The users fetched by the first page of a listing, handed out page by page.
     directory: PagedListing,
 }
@@ -113,10 +114,13 @@ impl Plugin for BroadWorks {
             }
             Ok(value.to_owned())
         };
+        let service_provider_id = non_empty("service_provider_id")?;
+        let group_id = non_empty("group_id")?;
         Ok(BroadWorks {
             odin: Odin::new(http, username.clone(), password),
-            service_provider_id: non_empty("service_provider_id")?,
-            group_id: non_empty("group_id")?,
+            statuses: Statuses::new(&service_provider_id, &group_id),
+            service_provider_id,
+            group_id,
             username,
             directory: PagedListing::new(PAGE_SIZE),
         })
@@ -128,6 +132,7 @@ impl BroadWorks {
         Group {
             service_provider_id: &self.service_provider_id,
             group_id: &self.group_id,
+            statuses: &self.statuses.group,
         }
     }
 
@@ -141,7 +146,7 @@ impl BroadWorks {
             .call::<()>(Method::GET, &["users"], &query, None)
             .await?;
         if !reply.is_success() {
-            return Err(reply.group_error(&self.service_provider_id, &self.group_id));
+            return Err(reply.error(&self.statuses.group));
         }
         let users: Vec<ListedUser> = reply.json()?;
         Ok(users
@@ -168,7 +173,7 @@ impl BroadWorks {
         if reply.is_success() {
             Ok(Applied::default())
         } else {
-            Err(reply.user_error())
+            Err(reply.error(&self.statuses.user))
         }
     }
 
@@ -189,7 +194,7 @@ impl BroadWorks {
             )
             .await?;
         if !reply.is_success() {
-            return Err(match reply.user_error() {
+            return Err(match reply.error(&self.statuses.user) {
                 // Nothing was sent yet, so the failure is definite.
                 error if error.kind == ErrorKind::Fatal => ConnectorError::rejected(format!(
                     "reading the SIP authentication settings failed, so nothing was changed: {}",
@@ -278,15 +283,12 @@ impl Connector for BroadWorks {
 
     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
         let kind = request.kind;
-        Ok(rekey_api::reset_one_by_one(request, |user, password| async move {
-            match password {
-                NewPassword::Known(password) => self.set(kind, &user, &password).await,
-                NewPassword::VendorGenerated => Err(ConnectorError::unsupported(
-                    "Odin generates values but does not set them itself; use --vendor-generate, which fetches them first",
-                )),
-            }
-        })
-        .await)
+        Ok(
+            rekey_api::reset_one_by_one(request, |user, password| async move {
+                self.set(kind, &user, password.value()?).await
+            })
+            .await,
+        )
     }
 }
 

@@ -72,6 +72,14 @@ impl StatusMap {
             .map_or_else(|| default_kind(status), |(_, kind)| *kind)
     }
 
+    /// The hint given for `status`, if any.
+    pub fn hint_for(&self, status: u16) -> Option<&str> {
+        self.hints
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, hint)| hint.as_str())
+    }
+
     /// The error for a reply with `status` to `what` (`"POST passwords:reset"`),
     /// carrying the vendor's own `message` (a field the vendor meant for people,
     /// never a raw body, which may echo a password) and the status's hint.
@@ -81,7 +89,7 @@ impl StatusMap {
             .filter(|m| !m.is_empty())
             .unwrap_or("no message");
         let mut text = format!("{what}: HTTP {status}: {said}");
-        if let Some((_, hint)) = self.hints.iter().find(|(s, _)| *s == status) {
+        if let Some(hint) = self.hint_for(status) {
             text.push_str(": ");
             text.push_str(hint);
         }
