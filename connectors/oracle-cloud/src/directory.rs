@@ -1,21 +1,26 @@
 //! The tenant's user list, as `GET user` returns it: all users at once.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
-use rekey_api::{UserEntry, UserPage};
+use rekey_api::{UserEntry, UserList};
 
 use crate::api::ListedUser;
 
-/// The tenant's users at one moment: handed out in pages, and consulted to spell a
-/// login id as the tenant does and to prove a login id unknown.
+/// The tenant's users at one moment: handed out in pages (by the connector's
+/// [`PagedListing`](rekey_api::PagedListing)), and consulted to spell a login id as
+/// the tenant does and to prove a login id unknown.
 #[derive(Debug)]
 pub(crate) struct Directory {
     users: Vec<UserEntry>,
     /// Index into `users` by lower-cased login id: login ids compare without
     /// regard to case.
     by_key: HashMap<String, usize>,
-    fetched: Instant,
+}
+
+impl UserList for Directory {
+    fn users(&self) -> &[UserEntry] {
+        &self.users
+    }
 }
 
 fn key(login_id: &str) -> String {
@@ -43,11 +48,7 @@ impl Directory {
                 disabled: user.disabled.unwrap_or(false),
             });
         }
-        Directory {
-            users,
-            by_key,
-            fetched: Instant::now(),
-        }
+        Directory { users, by_key }
     }
 
     /// How many users the tenant has.
@@ -65,19 +66,6 @@ impl Directory {
     /// Whether the tenant has this login id.
     pub fn contains(&self, login_id: &str) -> bool {
         self.by_key.contains_key(&key(login_id))
-    }
-
-    /// Whether the list was fetched less than `age` ago.
-    pub fn is_fresher_than(&self, age: Duration) -> bool {
-        self.fetched.elapsed() < age
-    }
-
-    /// The page of at most `size` users from `offset`; its cursor is the next offset.
-    pub fn page(&self, offset: usize, size: usize) -> UserPage {
-        let end = offset.saturating_add(size).min(self.users.len());
-        let users = self.users.get(offset..end).unwrap_or_default().to_vec();
-        let next = (end < self.users.len()).then(|| end.to_string());
-        UserPage { users, next }
     }
 }
 
@@ -99,23 +87,8 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d.canonical("jSmith"), Some("JSMITH"));
         assert!(d.contains("dpatel") && !d.contains("nobody"));
-        let page = d.page(0, 1000);
-        assert_eq!(page.users[0].name.as_deref(), Some("Jim Smith"));
-        assert!(page.users[1].disabled);
-        assert!(page.next.is_none());
-    }
-
-    #[test]
-    fn pages() {
-        let users: Vec<String> = (0..5).map(|i| format!(r#"{{"loginId":"U{i}"}}"#)).collect();
-        let d = directory(&format!("[{}]", users.join(",")));
-        let first = d.page(0, 2);
-        assert_eq!(first.users.len(), 2);
-        assert_eq!(first.next.as_deref(), Some("2"));
-        let last = d.page(4, 2);
-        assert_eq!(last.users[0].id, "U4");
-        assert!(last.next.is_none());
-        assert!(d.page(9, 2).users.is_empty());
-        assert!(d.is_fresher_than(Duration::from_secs(60)));
+        let users = d.users();
+        assert_eq!(users[0].name.as_deref(), Some("Jim Smith"));
+        assert!(users[1].disabled);
     }
 }

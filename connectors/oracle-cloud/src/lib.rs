@@ -33,17 +33,15 @@ mod bisect;
 mod directory;
 mod reset;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rekey_api::{
     Batching, Capability, Charset, CheckReport, Connector, ConnectorError, CreateContext,
-    CredentialKind, Metadata, PasswordRules, Plugin, ResetRequest, Secret, SettingSpec, Settings,
-    UserOutcome, UserPage,
+    CredentialKind, Metadata, PagedListing, PasswordRules, Plugin, ResetRequest, Secret,
+    SettingSpec, Settings, StatusMap, UserOutcome, UserPage,
 };
 use rekey_http::{HttpOptions, Method, RequestBuilder, Response, StatusCode, VendorHttp};
-use tokio::sync::Mutex;
 
 use crate::api::{ListedUser, vendor_text};
 use crate::directory::Directory;
@@ -65,10 +63,11 @@ pub struct OracleCloud {
     /// The `{isEmailPasswd}` segment of manual-reset-pwd.
     notify: bool,
     batch_size: usize,
-    /// The latest user list: how the tenant spells each login id, and which it has.
-    known: Mutex<Option<Arc<Directory>>>,
-    /// The user list a listing in progress hands out page by page.
-    listing: Mutex<Option<Arc<Directory>>>,
+    /// The tenant's user list, fetched all at once: handed out in pages, and kept
+    /// as the latest to spell login ids as the tenant does and to tell unknown ones.
+    directory: PagedListing<Directory>,
+    /// What the vendor's statuses mean where a request was not refused as a whole.
+    statuses: StatusMap,
 }
 
 /// What the vendor accepts in passwords: printable ASCII only (the Java side holds
@@ -119,6 +118,7 @@ impl Plugin for OracleCloud {
                 "batch_size",
                 "Users per reset request; a refused batch is split until each user has its own outcome",
             )
+            .at_least(1)
             .default_value(25),
         )
         .setting(rekey_http::allow_insecure_http_setting())
@@ -126,21 +126,28 @@ impl Plugin for OracleCloud {
     }
 
     fn create(settings: Settings, context: CreateContext) -> Result<Self, ConnectorError> {
-        let batch_size = settings.get_u64("batch_size").unwrap_or(25);
-        if batch_size == 0 {
-            return Err(ConnectorError::invalid_settings(
-                "batch_size must be at least 1",
-            ));
-        }
         let options = HttpOptions::from_settings(&settings, &context);
+        let username = settings.str("username")?.to_owned();
+        let statuses = StatusMap::new()
+            .hint(
+                401,
+                format!("the server refused the credentials of {username}"),
+            )
+            .hint(
+                403,
+                format!(
+                    "{username} lacks Primavera Administration rights: use an account with an administrator role"
+                ),
+            )
+            .hint(500, "whether anything was changed is unknown");
         Ok(OracleCloud {
             http: VendorHttp::new(settings.str("url")?, API_PATH, &options)?,
-            username: settings.str("username")?.to_owned(),
+            username,
             password: settings.secret("password")?.clone(),
-            notify: settings.get_bool("notify").unwrap_or(false),
-            batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
-            known: Mutex::new(None),
-            listing: Mutex::new(None),
+            notify: settings.bool("notify")?,
+            batch_size: settings.usize("batch_size")?,
+            directory: PagedListing::new(PAGE_SIZE).reuse_for(CHECK_LIST_REUSE),
+            statuses,
         })
     }
 }
@@ -165,73 +172,22 @@ impl OracleCloud {
             .await
     }
 
-    /// The error for a `401` or `403`.
-    fn auth_failure(&self, status: StatusCode) -> Option<ConnectorError> {
-        match status {
-            StatusCode::UNAUTHORIZED => Some(ConnectorError::auth_refused(format!(
-                "the server refused the credentials of {} (HTTP 401)",
-                self.username
-            ))),
-            StatusCode::FORBIDDEN => Some(ConnectorError::auth_refused(format!(
-                "{} lacks Primavera Administration rights (HTTP 403): use an account with an administrator role",
-                self.username
-            ))),
-            _ => None,
-        }
+    /// The error for a reply that is neither a success nor a refusal of the whole
+    /// batch. `text` is the vendor's body, already fit to show.
+    fn failure(&self, status: StatusCode, what: &str, text: &str) -> ConnectorError {
+        self.statuses.error(status.as_u16(), what, Some(text))
     }
 
-    /// The error for a status that is neither success nor a whole-batch refusal.
-    /// `text` is the vendor's body, already fit to show.
-    fn failure(&self, status: StatusCode, text: &str) -> ConnectorError {
-        if let Some(error) = self.auth_failure(status) {
-            return error;
-        }
-        if status.is_client_error() {
-            // The request was refused before anything was done (404, 405, 415...).
-            ConnectorError::rejected(format!(
-                "the server refused the request (HTTP {status}): {text}"
-            ))
-        } else {
-            ConnectorError::fatal(format!(
-                "HTTP {status}: {text}; whether anything was changed is unknown"
-            ))
-        }
-    }
-
-    /// Fetches the user list (`GET user`) and keeps it as the latest.
-    async fn fetch_directory(&self) -> Result<Arc<Directory>, ConnectorError> {
-        let directory = self.fetch_directory_unkept().await?;
-        *self.known.lock().await = Some(Arc::clone(&directory));
-        Ok(directory)
-    }
-
-    async fn fetch_directory_unkept(&self) -> Result<Arc<Directory>, ConnectorError> {
+    /// Fetches the user list (`GET user`).
+    async fn fetch_directory(&self) -> Result<Directory, ConnectorError> {
         let response = self.http.send(self.request(Method::GET, &["user"])).await?;
         let status = response.status();
-        if let Some(error) = self.auth_failure(status) {
-            return Err(error);
-        }
         if !status.is_success() {
             let body = self.http.body(response).await?;
-            return Err(ConnectorError::fatal(format!(
-                "listing users failed with HTTP {status}: {}",
-                vendor_text(&body, &[])
-            )));
+            return Err(self.failure(status, "GET user", &vendor_text(&body, &[])));
         }
         let listed: Vec<ListedUser> = self.http.json(response).await?;
-        Ok(Arc::new(Directory::new(listed)))
-    }
-
-    /// The latest user list, fetched now if there is none yet (one fetch, however
-    /// many workers ask at once).
-    async fn directory(&self) -> Result<Arc<Directory>, ConnectorError> {
-        let mut known = self.known.lock().await;
-        if let Some(directory) = known.as_ref() {
-            return Ok(Arc::clone(directory));
-        }
-        let directory = self.fetch_directory_unkept().await?;
-        *known = Some(Arc::clone(&directory));
-        Ok(directory)
+        Ok(Directory::new(listed))
     }
 }
 
@@ -242,7 +198,7 @@ impl Connector for OracleCloud {
     }
 
     async fn check(&self) -> Result<CheckReport, ConnectorError> {
-        let directory = self.fetch_directory().await?;
+        let directory = self.directory.refresh(|| self.fetch_directory()).await?;
         let account = directory
             .canonical(&self.username)
             .unwrap_or(&self.username)
@@ -257,42 +213,11 @@ impl Connector for OracleCloud {
     }
 
     async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
-        let mut listing = self.listing.lock().await;
-        let offset = match &cursor {
-            None => {
-                let recent = self
-                    .known
-                    .lock()
-                    .await
-                    .clone()
-                    .filter(|d| d.is_fresher_than(CHECK_LIST_REUSE));
-                *listing = Some(match recent {
-                    Some(directory) => directory,
-                    None => self.fetch_directory().await?,
-                });
-                0
-            }
-            Some(c) => c
-                .parse()
-                .map_err(|_| ConnectorError::fatal(format!("unknown listing cursor `{c}`")))?,
-        };
-        let directory = match listing.as_ref() {
-            Some(directory) => Arc::clone(directory),
-            None => self.fetch_directory().await?,
-        };
-        let page = directory.page(offset, PAGE_SIZE);
-        *listing = page.next.is_some().then_some(directory);
-        Ok(page)
+        self.directory.page(cursor, || self.fetch_directory()).await
     }
 
     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
-        if request.kind != CredentialKind::Password {
-            return Err(ConnectorError::unsupported(format!(
-                "Primavera Administration has no {} credential",
-                request.kind
-            )));
-        }
-        let directory = self.directory().await?;
+        let directory = self.directory.latest(|| self.fetch_directory()).await?;
         let results = reset::reset(self, &directory, &request.items).await;
         Ok(request
             .items

@@ -1,9 +1,11 @@
 //! Resetting a batch: known values through `manual-reset-pwd`, vendor-made ones
 //! through `auto-reset-pwd`, each settled user by user with [`bisect::settle`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use rekey_api::{Applied, ConnectorError, ErrorKind, NewPassword, ResetItem, Secret};
+use rekey_api::{
+    Applied, ConnectorError, ErrorKind, IdCase, NewPassword, ResetItem, Secret, match_per_user,
+};
 use rekey_http::StatusCode;
 
 use crate::OracleCloud;
@@ -35,19 +37,12 @@ pub(crate) async fn reset(
         items.iter().map(|_| None).collect();
     let mut manual = Vec::new();
     let mut auto = Vec::new();
-    let mut seen = HashSet::new();
+    // No login id is in a batch twice (the SDK refuses such a batch).
     for (index, item) in items.iter().enumerate() {
         let login_id = directory
             .canonical(&item.user)
             .unwrap_or(&item.user)
             .to_owned();
-        if !seen.insert(login_id.to_lowercase()) {
-            // Two values for one user: only one could stay in effect.
-            outcomes[index] = Some(Err(ConnectorError::rejected(format!(
-                "{login_id} is in this batch twice; it was not sent again"
-            ))));
-            continue;
-        }
         match &item.password {
             NewPassword::Known(password) => match refuse_value(password) {
                 Some(error) => outcomes[index] = Some(Err(error)),
@@ -125,6 +120,7 @@ fn refuse_value(password: &Secret) -> Option<ConnectorError> {
 /// a `500` naming the identity system), or a failure.
 fn refusal_or_failure(
     connector: &OracleCloud,
+    what: &str,
     status: StatusCode,
     body: &[u8],
     secrets: &[&str],
@@ -141,7 +137,7 @@ fn refusal_or_failure(
                 message: text,
             })
         }
-        _ => Verdict::Failed(connector.failure(status, &text)),
+        _ => Verdict::Failed(connector.failure(status, what, &text)),
     }
 }
 
@@ -198,7 +194,13 @@ impl Batch for ManualReset<'_> {
         }
         let secrets: Vec<&str> = items.iter().map(|i| i.password.expose()).collect();
         match self.connector.http.body(response).await {
-            Ok(reply) => refusal_or_failure(self.connector, status, &reply, &secrets),
+            Ok(reply) => refusal_or_failure(
+                self.connector,
+                "PUT user/manual-reset-pwd",
+                status,
+                &reply,
+                &secrets,
+            ),
             Err(error) => Verdict::Failed(error),
         }
     }
@@ -238,14 +240,25 @@ impl Batch for AutoReset<'_> {
             Err(error) => return Verdict::Failed(error),
         };
         if !status.is_success() {
-            return refusal_or_failure(self.connector, status, &reply, &[]);
+            return refusal_or_failure(
+                self.connector,
+                "PUT user/auto-reset-pwd",
+                status,
+                &reply,
+                &[],
+            );
         }
         match serde_json::from_slice::<HashMap<String, Option<String>>>(&reply) {
             Ok(messages) => Verdict::PerUser(
-                items
-                    .iter()
-                    .map(|item| auto_outcome(&messages, &item.login_id))
-                    .collect(),
+                match_per_user(
+                    items.iter().map(|item| item.login_id.as_str()),
+                    messages,
+                    IdCase::Insensitive,
+                    auto_outcome,
+                )
+                .into_iter()
+                .map(|outcome| outcome.result)
+                .collect(),
             ),
             Err(error) => Verdict::Failed(ConnectorError::fatal(format!(
                 "unreadable reply to auto-reset-pwd (HTTP {status}): {}; whether the passwords were reset is unknown",
@@ -268,24 +281,12 @@ impl Batch for AutoReset<'_> {
     }
 }
 
-/// One user's outcome in auto-reset's `{loginId: message}` map. An empty (or
-/// null) message means the reset was done, as does `Success`, the single-user
-/// endpoint's word [INF]; any other message is the vendor's refusal.
-fn auto_outcome(
-    messages: &HashMap<String, Option<String>>,
-    login_id: &str,
-) -> Result<Applied, ConnectorError> {
-    let message = messages.get(login_id).or_else(|| {
-        messages
-            .iter()
-            .find(|(id, _)| id.to_lowercase() == login_id.to_lowercase())
-            .map(|(_, message)| message)
-    });
-    let Some(message) = message else {
-        return Err(ConnectorError::fatal(
-            "the reply to auto-reset-pwd does not mention this user; whether the password was reset is unknown",
-        ));
-    };
+/// One user's outcome from its message in auto-reset's `{loginId: message}` map
+/// (matched to the user by [`match_per_user`], which makes a user the reply does
+/// not mention an unknown outcome). An empty (or null) message means the reset was
+/// done, as does `Success`, the single-user endpoint's word [INF]; any other
+/// message is the vendor's refusal.
+fn auto_outcome(message: Option<String>) -> Result<Applied, ConnectorError> {
     let message = message.as_deref().unwrap_or_default().trim();
     if message.is_empty() || message.eq_ignore_ascii_case("success") {
         Ok(Applied {
@@ -317,19 +318,25 @@ mod tests {
             r#"{"JSMITH":"","DPATEL":null,"AB":"Success","LOCKED":"User is locked"}"#,
         )
         .unwrap();
-        for ok in ["JSMITH", "jsmith", "DPATEL", "AB"] {
-            let applied = auto_outcome(&messages, ok).unwrap();
+        let users = ["jsmith", "DPATEL", "AB", "LOCKED", "MISSING"];
+        let outcomes = match_per_user(users, messages, IdCase::Insensitive, auto_outcome);
+        for ok in &outcomes[..3] {
+            let applied = ok.result.as_ref().unwrap();
             assert!(applied.vendor_password.is_none());
             assert_eq!(applied.detail.as_deref(), Some(VENDOR_MAILS));
         }
-        let error = auto_outcome(&messages, "LOCKED").unwrap_err();
+        let error = outcomes[3].result.as_ref().unwrap_err();
         assert_eq!(
             (error.kind, error.message.as_str()),
             (ErrorKind::Rejected, "User is locked")
         );
-        assert_eq!(
-            auto_outcome(&messages, "MISSING").unwrap_err().kind,
-            ErrorKind::Fatal
+        assert!(
+            !outcomes[4]
+                .result
+                .as_ref()
+                .unwrap_err()
+                .kind
+                .definitely_not_applied()
         );
     }
 }

@@ -364,14 +364,25 @@ async fn failures_of_the_transport_leave_the_outcome_unknown() {
 }
 
 #[test]
-fn a_zero_batch_size_is_refused() {
-    let settings = settings(
-        "http://127.0.0.1:9",
-        "COADMIN",
-        ADMIN_PASSWORD,
-        &[("batch_size", 0.into())],
+fn a_zero_batch_size_is_refused_by_the_schema() {
+    let error = Settings::check(
+        &OracleCloud::metadata().settings,
+        [
+            (
+                "url".to_owned(),
+                SettingValue::Plain("http://127.0.0.1:9".into()),
+            ),
+            ("username".to_owned(), SettingValue::Plain("COADMIN".into())),
+            (
+                "password".to_owned(),
+                SettingValue::Secret(ADMIN_PASSWORD.into()),
+            ),
+            ("batch_size".to_owned(), SettingValue::Plain(0.into())),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "setting `batch_size` must be at least 1, not 0"
     );
-    let error = OracleCloud::create(settings, context()).err().unwrap();
-    assert_eq!(error.kind, ErrorKind::InvalidSettings);
-    assert!(error.message.contains("batch_size"));
 }
