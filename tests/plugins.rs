@@ -210,6 +210,34 @@ fn listing_connectors_survives_bad_libraries() {
     assert!(library("fixture_faulty").exists());
 }
 
+/// A setting's range is part of the schema: shown by `connectors show`, and a
+/// value outside it refused by name before the connector is created.
+#[test]
+fn setting_ranges_are_shown_and_enforced() {
+    let mut scratch = Scratch::new();
+    let run = scratch.run(&["connectors", "show", "example"]);
+    run.expect_code(0);
+    let batch_size = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("batch_size "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(batch_size.ends_with("(1 to 100)"), "{batch_size}");
+
+    scratch.config(
+        "[targets.acme]\nconnector = \"example\"\nurl = \"http://127.0.0.1:9\"\napi_key = { env = \"ACME_KEY\" }\nbatch_size = 500\n",
+    );
+    scratch.env("ACME_KEY", "acme-key");
+    let run = scratch.run(&["check", "acme"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("setting `batch_size` must be 1 to 100, not 500"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// The plugin boundary in-process: dropping the host's future cancels the
 /// plugin's task, and many calls run at once on the plugin's own runtime.
 #[test]

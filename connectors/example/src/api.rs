@@ -40,8 +40,9 @@ impl Endpoints {
         let (reset, generate) = match kind {
             CredentialKind::Password => ("passwords:reset", "passwords:generate"),
             CredentialKind::Passcode => ("passcodes:reset", "passcodes:generate"),
-            // The host only asks for kinds listed in the metadata, so this is a
-            // safety net; `Unsupported` is definite, and nothing was sent.
+            // Never reached through the host: the SDK refuses kinds the metadata
+            // does not declare before `reset` or `generate` runs. The match must
+            // still say something; `Unsupported` is definite, and nothing is sent.
             CredentialKind::Sip => {
                 return Err(ConnectorError::unsupported(
                     "Acme Directory has no SIP passwords",

@@ -9,6 +9,10 @@
 //! locks a person out; so use a definite kind only when the vendor's answer proves
 //! nothing was applied, and when in doubt, choose unknown.
 //!
+//! Two tools do the mapping: a [`StatusMap`] for HTTP statuses (the SDK's default
+//! table, tuned here in one place) and [`item_outcome`] for the per-user statuses
+//! of a reset reply.
+//!
 //! Acme never needs `QuotaExhausted`: a vendor with a daily quota of changes
 //! uses it when the quota is spent (nothing in the call applied); the host then
 //! stops the job, and a later run carries on. `Unsupported` appears in `api.rs`,
@@ -18,58 +22,40 @@
 //! results file. Never quote a raw reply body (it may echo a password), only the
 //! `message` field the vendor meant for people.
 
-use rekey_api::{Applied, ConnectorError, ErrorKind};
-use rekey_http::StatusCode;
+use rekey_api::{Applied, ConnectorError, ErrorKind, StatusMap};
 
 use crate::api::{ItemResult, ItemStatus};
 
-/// The error for a non-2xx reply to `what` (`"POST passwords:reset"`), with the
-/// vendor's `message` if it gave one.
+/// What Acme's HTTP statuses mean: rekey-api's default table, and the one place
+/// this connector changes it. Read the default in
+/// [`rekey_api::status_map`]: 401 and 403 stop the job (`AuthRefused`), any other
+/// 4xx is a definite refusal (`Rejected`: Acme validates a whole request before it
+/// applies any item, its documented contract, so a 400 proves nothing changed),
+/// 502/503/504 are retried, and 500 or anything unexpected is *unknown* (`Fatal`:
+/// a 500 may come after some items were written, so the host keeps the passwords
+/// and retries them as they are).
 ///
 /// 429, 502, 503, 504 and transport failures never get here: `VendorHttp::send`
 /// has already made them `RateLimited` or `Transient`, with the server's
 /// `Retry-After`, the same way for every connector.
-pub(crate) fn status_error(
-    what: &str,
-    status: StatusCode,
-    message: Option<String>,
-) -> ConnectorError {
-    let said = message
-        .filter(|m| !m.trim().is_empty())
-        .unwrap_or_else(|| "no message".to_owned());
-    let text = format!("{what}: HTTP {}: {said}", status.as_u16());
-    match status {
-        // Definite. Acme checks the key before it does anything, so nothing was
-        // applied; and every further call would be refused too, so the host stops
-        // the job (exit 3, resumable) instead of failing user after user.
-        StatusCode::UNAUTHORIZED => ConnectorError::auth_refused(format!(
-            "{text}: the API key was refused; check the target's api_key"
-        )),
-        // Definite, for the same reason: the key is valid but lacks a scope, which
-        // Acme also checks before doing anything.
-        StatusCode::FORBIDDEN => ConnectorError::auth_refused(format!(
-            "{text}: grant the key's service account the users:read and passwords:write scopes"
-        )),
-        // Definite. Acme validates a whole request before applying any item (its
-        // documented contract), so a 400 proves that nothing in it changed. It
-        // also means this connector sent something Acme does not accept; the
-        // message says what.
-        StatusCode::BAD_REQUEST => ConnectorError::rejected(text),
-        // Definite: refused on the request's form, before it was read.
-        StatusCode::METHOD_NOT_ALLOWED
-        | StatusCode::NOT_ACCEPTABLE
-        | StatusCode::PAYLOAD_TOO_LARGE
-        | StatusCode::UNSUPPORTED_MEDIA_TYPE => ConnectorError::rejected(text),
-        // Definite, and the operator's to fix: every path this connector uses exists
-        // on an Acme Directory, so a 404 means `url` names some other server.
-        StatusCode::NOT_FOUND => ConnectorError::invalid_settings(format!(
-            "{text}: is url the Acme Directory's root (scheme, host and port)?"
-        )),
-        // Unknown. A 500 may come after some items were written; and any status
-        // the protocol does not describe could mean anything. The host keeps the
-        // passwords and retries them as they are.
-        _ => ConnectorError::fatal(text),
-    }
+pub(crate) fn statuses() -> StatusMap {
+    StatusMap::new()
+        // Every path this connector uses exists on an Acme Directory, so a 404
+        // means `url` names some other server: the operator's to fix. (An API that
+        // answers 404 for an unknown account would say `ErrorKind::UserNotFound`
+        // here instead; one that answers 422 for a weak password,
+        // `.on(422, ErrorKind::PolicyRejected)`.)
+        .on(404, ErrorKind::InvalidSettings)
+        .hint(
+            404,
+            "is url the Acme Directory's root (scheme, host and port)?",
+        )
+        // What the operator can do about a refused key.
+        .hint(401, "the API key was refused; check the target's api_key")
+        .hint(
+            403,
+            "grant the key's service account the users:read and passwords:write scopes",
+        )
 }
 
 /// One user's outcome from its item in a reset reply.
@@ -139,23 +125,27 @@ mod tests {
 
     #[test]
     fn statuses_map_to_kinds() {
-        let kind =
-            |status: u16| status_error("GET x", StatusCode::from_u16(status).unwrap(), None).kind;
-        assert_eq!(kind(401), ErrorKind::AuthRefused);
-        assert_eq!(kind(403), ErrorKind::AuthRefused);
-        assert_eq!(kind(400), ErrorKind::Rejected);
-        assert_eq!(kind(415), ErrorKind::Rejected);
-        assert_eq!(kind(404), ErrorKind::InvalidSettings);
-        assert_eq!(kind(500), ErrorKind::Fatal);
-        assert_eq!(kind(418), ErrorKind::Fatal);
-        let error = status_error(
+        let statuses = statuses();
+        assert_eq!(statuses.kind(401), ErrorKind::AuthRefused);
+        assert_eq!(statuses.kind(403), ErrorKind::AuthRefused);
+        assert_eq!(statuses.kind(400), ErrorKind::Rejected);
+        assert_eq!(statuses.kind(415), ErrorKind::Rejected);
+        assert_eq!(statuses.kind(404), ErrorKind::InvalidSettings);
+        assert_eq!(statuses.kind(500), ErrorKind::Fatal);
+        let error = statuses.error(
+            400,
             "POST passwords:reset",
-            StatusCode::BAD_REQUEST,
-            Some("items must hold 1 to 100 entries".into()),
+            Some("items must hold 1 to 100 entries"),
         );
         assert_eq!(
             error.message,
             "POST passwords:reset: HTTP 400: items must hold 1 to 100 entries"
+        );
+        let error = statuses.error(404, "GET whoami", None);
+        assert!(
+            error.message.ends_with("(scheme, host and port)?"),
+            "{}",
+            error.message
         );
     }
 }

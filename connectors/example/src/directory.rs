@@ -8,11 +8,16 @@
 //! logs method and path only, never a query string, header or body.
 //!
 //! Acme authenticates every request by a static API key, so there is no session to
-//! keep. A vendor with login tokens keeps them behind a `tokio::sync::Mutex` and
-//! refreshes once on a 401 (the one retry a connector may do itself): see the
-//! SmarterMail connector's `session.rs`.
+//! keep. A vendor with login tokens implements [`rekey_api::TokenSource`] (its
+//! login call, and its refresh call if it has one; without one, renewing logs in
+//! again), keeps a [`rekey_api::TokenSession`] of it, and sends each request with
+//! `self.http.send_with_token(&self.session, request)`: the session logs in once,
+//! renews the token before it expires and once after a 401 (the one retry a
+//! connector may do), one renewal at a time, and the token is taken only once the
+//! target's rate limit lets the request leave. The SmarterMail connector's
+//! `session.rs` is a complete `TokenSource`.
 
-use rekey_api::{ConnectorError, Secret};
+use rekey_api::{ConnectorError, Secret, StatusMap};
 use rekey_http::{HttpOptions, Method, RequestBuilder, VendorHttp};
 use serde::de::DeserializeOwned;
 
@@ -25,6 +30,8 @@ use crate::classify;
 pub(crate) struct Directory {
     http: VendorHttp,
     api_key: Secret,
+    /// What Acme's HTTP statuses mean ([`classify::statuses`]).
+    statuses: StatusMap,
 }
 
 impl Directory {
@@ -46,6 +53,7 @@ impl Directory {
         Ok(Directory {
             http: VendorHttp::new(url, api::API_PATH, options)?,
             api_key,
+            statuses: classify::statuses(),
         })
     }
 
@@ -75,7 +83,9 @@ impl Directory {
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .unwrap_or_default()
             .message;
-        Err(classify::status_error(what, status, message))
+        Err(self
+            .statuses
+            .error(status.as_u16(), what, message.as_deref()))
     }
 
     /// `GET whoami`.

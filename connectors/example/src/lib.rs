@@ -78,14 +78,21 @@
 //! # The rules
 //!
 //! - **Never retry.** The host retries with backoff, and with the very same
-//!   password. The one exception is refreshing an expired token once on a 401.
+//!   password. The one exception is renewing a refused token once on a 401, which
+//!   [`TokenSession`](rekey_api::TokenSession) does for you.
 //! - **Classify every failure** with an [`ErrorKind`](rekey_api::ErrorKind). A
 //!   *definite* kind says the password is unchanged; use one only when the
 //!   vendor's answer proves it, and otherwise say *unknown* (`Transient`, `Fatal`):
 //!   the host then keeps the value, because it may be in effect. `classify.rs`
 //!   explains each choice.
 //! - **One outcome per user.** Return `Err` from `reset` only when the whole call
-//!   failed the same way for everyone.
+//!   failed the same way for everyone. Match a per-user reply to the request by id
+//!   with [`match_per_user`](rekey_api::match_per_user).
+//! - **Don't re-check what the host guarantees.** Settings arrive checked against
+//!   the schema (types, choices, ranges), with defaults filled in. A reset holds
+//!   only kinds the metadata declares, at most `batch_size` users, none twice, and
+//!   a vendor-generated value only if the metadata declares `VendorReset`: the SDK
+//!   refuses anything else before `reset` runs.
 //! - **Secrets are [`Secret`]s.** Expose them only into a request body or header,
 //!   never into a URL, a log line, an error message or `Debug` output.
 //! - **Log little.** Methods, paths and counts; never bodies, headers or URLs with
@@ -116,13 +123,11 @@ mod api;
 mod classify;
 mod directory;
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use rekey_api::{
     Batching, Capability, Charset, CheckReport, Connector, ConnectorError, CreateContext,
-    CredentialKind, Metadata, NewPassword, PasswordRules, Plugin, ResetRequest, Secret,
-    SettingSpec, Settings, UserEntry, UserOutcome, UserPage,
+    CredentialKind, IdCase, Metadata, NewPassword, PasswordRules, Plugin, ResetRequest, Secret,
+    SettingSpec, Settings, UserEntry, UserOutcome, UserPage, match_per_user,
 };
 use rekey_http::HttpOptions;
 
@@ -195,8 +200,11 @@ impl Plugin for AcmeDirectory {
             )
             .required(),
         )
+        // An integer with a range: the host refuses a value outside it, naming the
+        // range, and `rekey connectors show` prints it.
         .setting(
-            SettingSpec::integer("batch_size", "Users per reset request (1 to 100)")
+            SettingSpec::integer("batch_size", "Users per reset request")
+                .range(1..=api::MAX_ITEMS as u64)
                 .default_value(DEFAULT_BATCH_SIZE),
         )
         .setting(
@@ -213,14 +221,10 @@ impl Plugin for AcmeDirectory {
     }
 
     fn create(settings: Settings, context: CreateContext) -> Result<Self, ConnectorError> {
-        // The schema has done the type checks; only rules it cannot express remain.
-        let batch_size = settings.get_u64("batch_size").unwrap_or(DEFAULT_BATCH_SIZE);
-        if !(1..=api::MAX_ITEMS as u64).contains(&batch_size) {
-            return Err(ConnectorError::invalid_settings(format!(
-                "batch_size must be 1 to {} (the most items Acme takes in one request), not {batch_size}",
-                api::MAX_ITEMS
-            )));
-        }
+        // The schema has done the checks (types, choices, the range of batch_size)
+        // and filled in the defaults; only rules it cannot express remain (the API
+        // key's characters, in `Directory::new`).
+        //
         // `context.state_dir` is a private directory for state across runs (a
         // daily quota count, a cache). Acme needs none, so it goes unused here.
         let options = HttpOptions::from_settings(&settings, &context);
@@ -230,8 +234,8 @@ impl Plugin for AcmeDirectory {
                 settings.secret("api_key")?.clone(),
                 &options,
             )?,
-            batch_size: batch_size as usize,
-            enabled_only: settings.get_str("list_accounts") == Some("enabled"),
+            batch_size: settings.usize("batch_size")?,
+            enabled_only: settings.str("list_accounts")? == "enabled",
         })
     }
 }
@@ -365,23 +369,17 @@ impl Connector for AcmeDirectory {
 
         // Match results to users by id, not by position: the host needs exactly
         // one outcome per user, and a reply that leaves one out must not shift
-        // another user's outcome onto it.
-        let mut by_id: HashMap<String, _> =
-            results.into_iter().map(|r| (r.id.clone(), r)).collect();
-        for item in sent {
-            let result = match by_id.remove(&item.user) {
-                Some(result) => classify::item_outcome(result),
-                // Unknown: the request was accepted, so this user's change may have
-                // been applied.
-                None => Err(ConnectorError::fatal(
-                    "the directory's reply has no result for this user; whether it was reset is unknown",
-                )),
-            };
-            outcomes.push(UserOutcome {
-                user: item.user.clone(),
-                result,
-            });
-        }
+        // another user's outcome onto it. A user the reply leaves out gets an
+        // unknown outcome (the request was accepted, so the change may have been
+        // applied); a result for someone not asked about is ignored and logged.
+        outcomes.extend(match_per_user(
+            sent.iter().map(|item| item.user.as_str()),
+            results
+                .into_iter()
+                .map(|result| (result.id.clone(), result)),
+            IdCase::Exact,
+            classify::item_outcome,
+        ));
         let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
         tracing::debug!(failed, "batch done");
         Ok(outcomes)
