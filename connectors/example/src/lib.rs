@@ -87,7 +87,7 @@
 //!   explains each choice.
 //! - **One outcome per user.** Return `Err` from `reset` only when the whole call
 //!   failed the same way for everyone. Match a per-user reply to the request by id
-//!   with [`match_per_user`](rekey_api::match_per_user).
+//!   with [`match_per_user`].
 //! - **Don't re-check what the host guarantees.** Settings arrive checked against
 //!   the schema (types, choices, ranges), with defaults filled in. A reset holds
 //!   only kinds the metadata declares, at most `batch_size` users, none twice, and

@@ -24,7 +24,7 @@
 //!   outcome of its own (module `bisect`). Any other `500` leaves the outcome unknown.
 //! - `PUT user/auto-reset-pwd` (for `--vendor-generate`) takes a JSON array of
 //!   login ids and answers a map `{loginId: message}`: an empty message means the
-//!   vendor set a password and e-mailed it to the user [INF]; any other message is
+//!   vendor set a password and e-mailed it to the user \[INF\]; any other message is
 //!   that user's refusal. The password is never revealed.
 //! - No rate limits are documented; the host's `rate` applies.
 

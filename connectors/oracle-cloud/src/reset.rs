@@ -284,7 +284,7 @@ impl Batch for AutoReset<'_> {
 /// One user's outcome from its message in auto-reset's `{loginId: message}` map
 /// (matched to the user by [`match_per_user`], which makes a user the reply does
 /// not mention an unknown outcome). An empty (or null) message means the reset was
-/// done, as does `Success`, the single-user endpoint's word [INF]; any other
+/// done, as does `Success`, the single-user endpoint's word \[INF\]; any other
 /// message is the vendor's refusal.
 fn auto_outcome(message: Option<String>) -> Result<Applied, ConnectorError> {
     let message = message.as_deref().unwrap_or_default().trim();
