@@ -72,6 +72,10 @@ pub async fn run(
     .await;
     watcher.abort();
     progress.finish();
+    tracing::debug!(
+        "journal: {} commits synced to disk",
+        journal.synced_commits()
+    );
     let summary = match result {
         Ok(summary) => summary,
         Err(error) => {

@@ -224,3 +224,106 @@ impl<W: std::io::Write + Send> PlanSink for PrintedPlan<W> {
         Ok(planned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use rekey_api::{CheckReport, ResetRequest, UserEntry, UserOutcome, UserPage};
+
+    use super::*;
+
+    /// Lists three pages of users.
+    struct Lister;
+
+    #[async_trait]
+    impl Connector for Lister {
+        async fn check(&self) -> Result<CheckReport, ConnectorError> {
+            Ok(CheckReport::default())
+        }
+
+        async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
+            let page: usize = cursor.map_or(0, |c| c.parse().unwrap());
+            Ok(UserPage {
+                users: ["Ann@X", "bob@x", "Carol@x"]
+                    .iter()
+                    .map(|u| UserEntry::new(format!("{page}{u}")))
+                    .collect(),
+                next: (page < 2).then(|| (page + 1).to_string()),
+            })
+        }
+
+        async fn reset(&self, _: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+            unreachable!("planning never resets")
+        }
+    }
+
+    /// Keeps what it is given.
+    #[derive(Default)]
+    struct Kept(Vec<PlanEntry>);
+
+    #[async_trait]
+    impl PlanSink for Kept {
+        async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
+            let mut planned = Planned::default();
+            for entry in entries {
+                let added = !self.0.iter().any(|e| e.key == entry.key);
+                planned.count(&entry, added);
+                if added {
+                    self.0.push(entry);
+                }
+            }
+            Ok(planned)
+        }
+    }
+
+    fn set_aside(kept: &Kept) -> Vec<(&str, &str)> {
+        kept.0
+            .iter()
+            .filter_map(|e| e.set_aside.as_deref().map(|why| (e.user.as_str(), why)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn excluded_users_and_the_own_account_are_set_aside() {
+        let exclude = ["  1bob@X ".to_owned(), "nobody".to_owned()];
+        let rules = Rules {
+            retry: RetryPolicy::default(),
+            exclude: &exclude,
+            own_account: Some("2carol@X"),
+            case_insensitive: true,
+        };
+        let mut kept = Kept::default();
+        let planned = plan(&Lister, &Selection::All, &rules, &mut kept)
+            .await
+            .unwrap();
+        assert_eq!((planned.selected, planned.set_aside), (7, 2));
+        assert_eq!(
+            set_aside(&kept),
+            [
+                ("1bob@x", "excluded"),
+                (
+                    "2Carol@x",
+                    "the account the connector logs in as; rekey never resets it"
+                )
+            ]
+        );
+
+        // Ids on the command line: the same rules, and case matters when the
+        // connector says so.
+        let rules = Rules {
+            case_insensitive: false,
+            own_account: None,
+            ..rules
+        };
+        let ids = ["a", "nobody", "NOBODY", "a"].map(String::from).to_vec();
+        let mut kept = Kept::default();
+        let planned = plan(&Lister, &Selection::Ids(ids), &rules, &mut kept)
+            .await
+            .unwrap();
+        assert_eq!(
+            (planned.selected, planned.set_aside, planned.repeated),
+            (2, 1, 1)
+        );
+        assert_eq!(set_aside(&kept), [("nobody", "excluded")]);
+    }
+}

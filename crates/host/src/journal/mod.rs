@@ -249,6 +249,12 @@ impl Journal {
         &self.path
     }
 
+    /// How many of this process's commits were synced to disk (what a job's
+    /// durability costs; logged at debug level).
+    pub fn synced_commits(&self) -> usize {
+        self.writer.synced_commits()
+    }
+
     /// Records a new job (durably).
     pub async fn create_job(&self, job: NewJob) -> anyhow::Result<()> {
         let options = serde_json::to_string(&job.options)?;
@@ -755,6 +761,49 @@ mod tests {
                 "the password lingers on disk"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn intents_are_synced_to_disk_before_record_intents_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = journal_with_job(dir.path()).await;
+        journal
+            .plan("j1", vec![entry("a"), entry("b")])
+            .await
+            .unwrap();
+        let pending = journal.pending("j1", 0, 10).await.unwrap();
+        let intent = |i: usize| Intent {
+            seq: pending[i].seq,
+            password: Some(format!("Pw-number-{i}").into()),
+        };
+
+        // Outcomes alone are not synced; an intent is.
+        journal.record_outcomes("j1", Vec::new());
+        journal.writer.read(|_| Ok(())).await.unwrap();
+        let before = journal.writer.synced_commits();
+        journal.record_intents("j1", vec![intent(0)]).await.unwrap();
+        assert!(
+            journal.writer.synced_commits() > before,
+            "the intent's commit ran without synchronous = FULL"
+        );
+
+        // While the writer is busy, record_intents does not return.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        journal.writer.enqueue(move |_| {
+            let _ = held.recv();
+            Ok(())
+        });
+        let mut recording = std::pin::pin!(journal.record_intents("j1", vec![intent(1)]));
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), &mut recording)
+                .await
+                .is_err(),
+            "record_intents returned while the writer was still held"
+        );
+        release.send(()).unwrap();
+        recording.await.unwrap();
+        let pending = journal.pending("j1", 0, 10).await.unwrap();
+        assert!(pending.iter().all(|p| p.state == UserState::Sending));
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use rekey_policy::PasswordPolicy;
 
 use super::*;
 use crate::engine::passwords::Generator;
-use crate::engine::store::MemoryStore;
+use crate::engine::store::{Counts, MemoryStore};
 
 /// What the fake does when a user is reset.
 #[derive(Clone, Copy)]
@@ -355,4 +355,184 @@ async fn a_refusal_after_an_unknown_outcome_keeps_the_password() {
     );
     let (_, kept, _) = store.user("u1").unwrap();
     assert_eq!(kept.unwrap().expose(), in_effect, "and kept in the store");
+}
+
+/// A store whose intents take a while to become durable, and which says which
+/// passwords are durable only once `record_intents` has completed.
+struct SlowDurableStore {
+    inner: MemoryStore,
+    durable: std::sync::Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+#[async_trait]
+impl JobStore for SlowDurableStore {
+    async fn pending(
+        &self,
+        job: &str,
+        after: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<PendingUser>> {
+        self.inner.pending(job, after, limit).await
+    }
+
+    async fn record_intents(&self, job: &str, intents: Vec<Intent>) -> anyhow::Result<()> {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let passwords: Vec<String> = intents
+            .iter()
+            .filter_map(|i| i.password.as_ref().map(|p| p.expose().to_owned()))
+            .collect();
+        self.inner.record_intents(job, intents).await?;
+        self.durable.lock().unwrap().extend(passwords);
+        Ok(())
+    }
+
+    fn record_outcomes(&self, job: &str, outcomes: Vec<Settled>) {
+        self.inner.record_outcomes(job, outcomes)
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        self.inner.flush().await
+    }
+
+    async fn counts(&self, job: &str) -> anyhow::Result<Counts> {
+        self.inner.counts(job).await
+    }
+}
+
+/// A connector that fails the test if it is ever handed a password that is not yet
+/// durable in the store.
+struct DurabilityGuard {
+    durable: std::sync::Arc<Mutex<std::collections::HashSet<String>>>,
+    received: Mutex<usize>,
+    early: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Connector for DurabilityGuard {
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        Ok(CheckReport::default())
+    }
+
+    async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+        for item in &request.items {
+            *self.received.lock().unwrap() += 1;
+            let password = item.password.known().expect("generated values");
+            if !self.durable.lock().unwrap().contains(password.expose()) {
+                self.early.lock().unwrap().push(item.user.clone());
+            }
+        }
+        Ok(request
+            .items
+            .into_iter()
+            .map(|i| UserOutcome::applied(i.user))
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn no_password_leaves_before_its_intent_is_durable() {
+    let durable = std::sync::Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let store = SlowDurableStore {
+        inner: MemoryStore::with_users(users(1500)),
+        durable: std::sync::Arc::clone(&durable),
+    };
+    let guard = DurabilityGuard {
+        durable,
+        received: Mutex::new(0),
+        early: Mutex::new(Vec::new()),
+    };
+    let mut spec = spec();
+    spec.concurrency = 16;
+    let mut rows = 0;
+    let summary = execute(
+        Run {
+            connector: &guard,
+            store: &store,
+            job: "job",
+            spec: &spec,
+            stop: &StopSignal::default(),
+        },
+        &mut |_| {
+            rows += 1;
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.reset, 1500);
+    assert_eq!(*guard.received.lock().unwrap(), 1500);
+    let early = guard.early.lock().unwrap();
+    assert!(
+        early.is_empty(),
+        "{} users were sent a password before it was durable, e.g. {:?}",
+        early.len(),
+        early.first()
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_calls_are_retried_like_passing_faults() {
+    /// Refuses each user with 429 twice, then applies it.
+    #[derive(Default)]
+    struct Throttled {
+        seen: Mutex<HashMap<String, Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl Connector for Throttled {
+        async fn check(&self) -> Result<CheckReport, ConnectorError> {
+            Ok(CheckReport::default())
+        }
+
+        async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+            let mut outcomes = Vec::new();
+            for item in request.items {
+                let password = item.password.known().unwrap().expose().to_owned();
+                let mut seen = self.seen.lock().unwrap();
+                let tries = seen.entry(item.user.clone()).or_default();
+                tries.push(password);
+                let result = if tries.len() <= 2 {
+                    Err(
+                        ConnectorError::new(ErrorKind::RateLimited, "429 Too Many Requests")
+                            .with_retry_after(Some(Duration::from_millis(2))),
+                    )
+                } else {
+                    Ok(rekey_api::Applied::default())
+                };
+                outcomes.push(UserOutcome {
+                    user: item.user,
+                    result,
+                });
+            }
+            Ok(outcomes)
+        }
+    }
+
+    let connector = Throttled::default();
+    let store = MemoryStore::with_users(users(5));
+    let mut rows = Vec::new();
+    let summary = execute(
+        Run {
+            connector: &connector,
+            store: &store,
+            job: "job",
+            spec: &spec(),
+            stop: &StopSignal::default(),
+        },
+        &mut |row| {
+            rows.push(row);
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.reset, summary.failed), (5, 0), "{rows:?}");
+    assert!(summary.stopped.is_none());
+    for (user, tries) in connector.seen.lock().unwrap().iter() {
+        assert_eq!(tries.len(), 3, "{user} is retried after each 429");
+        assert!(tries.iter().all(|p| *p == tries[0]), "{user}: one password");
+        let (state, password, _) = store.user(user).unwrap();
+        assert_eq!(state, UserState::Reset);
+        assert_eq!(password.unwrap().expose(), tries[0]);
+    }
 }
