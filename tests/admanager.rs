@@ -216,7 +216,7 @@ fn a_refused_token_stops_before_any_change() {
         .unwrap();
     let scratch = scratch(&sim, "revoked-token-1234", "");
     let run = scratch.run(&["reset", "ad", "--all", "--out", "results.csv"]);
-    run.expect_code(3);
+    run.expect_code(2);
     assert!(
         run.stderr.contains("authentication refused"),
         "{}",
@@ -228,7 +228,7 @@ fn a_refused_token_stops_before_any_change() {
         assert!(sim.history(&user).is_empty(), "{user} was changed");
     }
     let run = scratch.run(&["check", "ad"]);
-    run.expect_code(3);
+    run.expect_code(2);
     assert!(
         run.stdout.contains("authentication refused"),
         "{}",

@@ -6,23 +6,35 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use rekey_api::{Connector, ConnectorError};
+use serde::{Deserialize, Serialize};
 
 use super::retry::{RetryPolicy, retrying};
-use crate::journal::{Journal, PlanEntry};
 use crate::users_file::UsersFile;
 
 /// Users handed to the sink at once.
 const BATCH: usize = 1000;
 
 /// Who to reset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Selection {
     /// Ids given on the command line.
     Ids(Vec<String>),
-    /// A users file.
+    /// A users file (an absolute path once recorded in a job).
     File(PathBuf),
     /// Every account the connector lists.
     All,
+}
+
+/// A user to add to a job's plan.
+#[derive(Debug)]
+pub struct PlanEntry {
+    /// The id as given.
+    pub user: String,
+    /// The id as compared (case-folded where the connector says so).
+    pub key: String,
+    /// Why the user is set aside, if it is.
+    pub set_aside: Option<String>,
 }
 
 /// Where planned users go.
@@ -30,21 +42,6 @@ pub enum Selection {
 pub trait PlanSink: Send {
     /// Takes a batch of users, in order, and counts them.
     async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned>;
-}
-
-/// A job's plan in the journal.
-pub struct JournalPlan<'a> {
-    /// The journal.
-    pub journal: &'a Journal,
-    /// The job.
-    pub job: &'a str,
-}
-
-#[async_trait]
-impl PlanSink for JournalPlan<'_> {
-    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
-        self.journal.plan(self.job, entries).await
-    }
 }
 
 /// How the plan came out.
@@ -196,14 +193,18 @@ async fn flush(
 pub struct PrintedPlan<W> {
     out: W,
     seen: HashSet<String>,
+    label: String,
 }
 
 impl<W: std::io::Write + Send> PrintedPlan<W> {
-    /// Prints to `out`.
-    pub fn new(out: W) -> Self {
+    /// Prints to `out`: `reset\tUSER` or `skip\tUSER\tREASON` a line, with
+    /// `LABEL\t` before the user when a label is given (the target, when a job has
+    /// several).
+    pub fn new(out: W, label: Option<&str>) -> Self {
         PrintedPlan {
             out,
             seen: HashSet::new(),
+            label: label.map_or_else(String::new, |l| format!("{l}\t")),
         }
     }
 }
@@ -217,8 +218,10 @@ impl<W: std::io::Write + Send> PlanSink for PrintedPlan<W> {
             planned.count(&entry, added);
             match (added, &entry.set_aside) {
                 (false, _) => {}
-                (true, None) => writeln!(self.out, "reset\t{}", entry.user)?,
-                (true, Some(reason)) => writeln!(self.out, "skip\t{}\t{reason}", entry.user)?,
+                (true, None) => writeln!(self.out, "reset\t{}{}", self.label, entry.user)?,
+                (true, Some(reason)) => {
+                    writeln!(self.out, "skip\t{}{}\t{reason}", self.label, entry.user)?
+                }
             }
         }
         Ok(planned)

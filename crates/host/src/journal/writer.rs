@@ -223,6 +223,23 @@ impl Drop for Writer {
     }
 }
 
+/// Runs one operation inside the group's transaction in a savepoint of its own, so
+/// that an operation that fails changes nothing, whatever the others do.
+fn run_atomically(tx: &Transaction<'_>, run: Box<Run>) -> Result<Value, String> {
+    tx.execute_batch("SAVEPOINT op")
+        .map_err(|e| e.to_string())?;
+    let result = run(tx);
+    let end = if result.is_ok() {
+        "RELEASE op"
+    } else {
+        "ROLLBACK TO op; RELEASE op"
+    };
+    match tx.execute_batch(end) {
+        Ok(()) => result,
+        Err(error) => Err(result.err().unwrap_or_else(|| error.to_string())),
+    }
+}
+
 /// Runs queued operations: writes in group transactions, maintenance on its own,
 /// keeping their order.
 fn run_group(connection: &mut Connection, ops: Vec<Op>, synced: &AtomicUsize) {
@@ -262,7 +279,10 @@ fn commit_writes(connection: &mut Connection, writes: Vec<Write>, synced: &Atomi
             return;
         }
     };
-    let results: Vec<_> = writes.into_iter().map(|w| (w.done, (w.run)(&tx))).collect();
+    let results: Vec<_> = writes
+        .into_iter()
+        .map(|w| (w.done, run_atomically(&tx, w.run)))
+        .collect();
     let full_sync = tx
         .pragma_query_value(None, "synchronous", |row| row.get::<_, i64>(0))
         .is_ok_and(|level| level >= 2);
