@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale, ReplyShape};
 use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
 use rekey_sim::inhouse::{InhouseConfig, InhouseSim};
 use rekey_sim::oracle::{OracleConfig, OracleSim};
@@ -60,6 +60,10 @@ enum Vendor {
         /// Answer in Spanish (clients must not match message text).
         #[arg(long)]
         spanish: bool,
+        /// Per-user results with `status` and `reset`, or in the shape of the
+        /// vendor's documented sample (ids and `statusMessage` only).
+        #[arg(long, value_enum, default_value_t = Shape::Status)]
+        reply_shape: Shape,
     },
     /// Acme Directory, the fictional in-house system of the example connector.
     Inhouse {
@@ -69,6 +73,15 @@ enum Vendor {
         #[arg(long)]
         rate_limit: Option<u32>,
     },
+}
+
+/// `--reply-shape` of the ADManager simulator.
+#[derive(Clone, Copy, ValueEnum)]
+enum Shape {
+    /// `status` ("1"/"0") and `reset` with the message.
+    Status,
+    /// The vendor's documented sample: ids and `statusMessage` only.
+    Seed,
 }
 
 #[derive(Args)]
@@ -85,6 +98,10 @@ struct CommonArgs {
     /// Fraction of requests (0 to 1) answered with an injected 429 or 503.
     #[arg(long, default_value_t = 0.0)]
     fault_rate: f64,
+    /// Requests worked on at once; more in flight are answered 429 without
+    /// Retry-After (default: no limit).
+    #[arg(long)]
+    capacity: Option<usize>,
 }
 
 impl CommonArgs {
@@ -98,6 +115,7 @@ impl CommonArgs {
                 after_apply: 0.0,
             },
             seed: 1,
+            capacity: self.capacity,
         }
     }
 }
@@ -177,11 +195,16 @@ async fn main() -> anyhow::Result<()> {
             common,
             daily_limit,
             spanish,
+            reply_shape,
         } => {
             let config = AdManagerConfig {
                 users: common.users,
                 daily_limit,
                 locale: if spanish { Locale::Es } else { Locale::En },
+                reply_shape: match reply_shape {
+                    Shape::Status => ReplyShape::Status,
+                    Shape::Seed => ReplyShape::Seed,
+                },
                 behaviour: common.behaviour(),
                 port: common.port,
                 ..AdManagerConfig::default()
