@@ -13,6 +13,9 @@
 //!   gets "User does not exist.".
 //! - A missing, unknown or expired bearer token → 401; a plain user's token on a
 //!   domain endpoint → 403; a body that is not JSON where JSON is expected → 415.
+//! - Field names in JSON and form bodies are bound without regard to case
+//!   (`{"Username":..}` works), as the real server's .NET model binding does
+//!   (vendor-apis.md §5).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -26,7 +29,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -329,32 +331,56 @@ fn bad_request(message: &str) -> Response {
     json_response(StatusCode::BAD_REQUEST, json!({ "message": message }))
 }
 
-#[derive(Deserialize)]
 struct Credentials {
     username: String,
     password: String,
 }
 
+/// A field of a JSON object, its name compared without regard to case (.NET
+/// model binding), an exact match first.
+fn field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    })
+}
+
+/// A string field of a JSON object (see [`field`]).
+fn string_field(object: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    field(object, name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 /// Reads `{username, password}` from a JSON or form body.
 fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Response> {
-    if has_content_type(headers, "application/json") {
-        serde_json::from_slice(body).map_err(|_| bad_request("The request body is not valid JSON."))
+    let (username, password) = if has_content_type(headers, "application/json") {
+        let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
+            return Err(bad_request("The request body is not valid JSON."));
+        };
+        (
+            string_field(&object, "username"),
+            string_field(&object, "password"),
+        )
     } else if has_content_type(headers, "application/x-www-form-urlencoded") {
         let mut username = None;
         let mut password = None;
         for (key, value) in url::form_urlencoded::parse(body) {
-            match key.as_ref() {
-                "username" => username = Some(value.into_owned()),
-                "password" => password = Some(value.into_owned()),
-                _ => {}
+            if key.eq_ignore_ascii_case("username") {
+                username.get_or_insert(value.into_owned());
+            } else if key.eq_ignore_ascii_case("password") {
+                password.get_or_insert(value.into_owned());
             }
         }
-        match (username, password) {
-            (Some(username), Some(password)) => Ok(Credentials { username, password }),
-            _ => Err(bad_request("username and password are required.")),
-        }
+        (username, password)
     } else {
-        Err(unsupported_media())
+        return Err(unsupported_media());
+    };
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(Credentials { username, password }),
+        _ => Err(bad_request("username and password are required.")),
     }
 }
 
@@ -550,17 +576,17 @@ async fn refresh(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     if !has_content_type(&headers, "application/json") {
         return unsupported_media();
     }
-    #[derive(Deserialize)]
-    struct RefreshBody {
-        token: String,
-    }
-    let Ok(request) = serde_json::from_slice::<RefreshBody>(&body) else {
+    let token = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(object)) => string_field(&object, "token"),
+        _ => None,
+    };
+    let Some(token) = token else {
         return bad_request("token is required.");
     };
     let mut inner = lock(&shared.inner);
     let now = shared.common.clock.now();
     // Rotation: a refresh token works once.
-    match inner.refresh.remove(&request.token) {
+    match inner.refresh.remove(&token) {
         Some(old) if old.expires > now => {
             inner.refreshes += 1;
             let is_impersonating = matches!(old.principal, Principal::Impersonation { .. });
@@ -677,13 +703,13 @@ async fn post_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
     if !has_content_type(&headers, "application/json") {
         return unsupported_media();
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("The request body is not valid JSON.");
     };
-    let Some(email) = request.get("email").and_then(Value::as_str) else {
+    let Some(email) = field(&request, "email").and_then(Value::as_str) else {
         return bad_request("email is required.");
     };
-    let Some(user_data) = request.get("userData").and_then(Value::as_object) else {
+    let Some(user_data) = field(&request, "userData").and_then(Value::as_object) else {
         return bad_request("userData is required.");
     };
     let key = email.to_lowercase();
@@ -694,7 +720,7 @@ async fn post_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         );
     };
     // A partial merge: only the fields sent change. The simulator models the password.
-    if let Some(password) = user_data.get("password") {
+    if let Some(password) = field(user_data, "password") {
         let Some(password) = password.as_str() else {
             return bad_request("userData.password must be a string.");
         };

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale, ReplyShape};
 use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
 use rekey_sim::inhouse::{InhouseConfig, InhouseSim};
-use rekey_sim::oracle::{OracleConfig, OracleSim};
+use rekey_sim::oracle::{ManualResetReply, OracleConfig, OracleSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -49,6 +49,10 @@ enum Vendor {
         /// Accept a plain string as the password in manual-reset-pwd.
         #[arg(long)]
         accept_plain_password: bool,
+        /// Answer manual-reset-pwd with an array of users instead of the
+        /// documented single User object.
+        #[arg(long)]
+        manual_reset_array: bool,
     },
     /// ManageEngine ADManager Plus (legacy REST API /RestAPI).
     Admanager {
@@ -174,10 +178,16 @@ async fn main() -> anyhow::Result<()> {
         Vendor::Oracle {
             common,
             accept_plain_password,
+            manual_reset_array,
         } => {
             let config = OracleConfig {
                 users: common.users,
                 accept_plain_password,
+                manual_reset_reply: if manual_reset_array {
+                    ManualResetReply::Array
+                } else {
+                    ManualResetReply::Object
+                },
                 behaviour: common.behaviour(),
                 port: common.port,
                 ..OracleConfig::default()
