@@ -33,39 +33,15 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use self::policy::SmarterMailPolicy;
 use crate::common::{
     Behaviour, Common, SimServer, bearer, has_content_type, json_response, lock, new_token,
 };
 
-/// The password rules the simulated domain enforces.
-#[derive(Debug, Clone)]
-pub struct SmarterMailPolicy {
-    /// Shortest accepted password.
-    pub min_length: usize,
-    /// Needs an upper-case letter.
-    pub require_upper: bool,
-    /// Needs a lower-case letter.
-    pub require_lower: bool,
-    /// Needs a digit.
-    pub require_number: bool,
-    /// Needs a symbol.
-    pub require_symbol: bool,
-    /// May not contain the user name.
-    pub not_username: bool,
-}
+mod bodies;
+mod policy;
 
-impl Default for SmarterMailPolicy {
-    fn default() -> Self {
-        SmarterMailPolicy {
-            min_length: 8,
-            require_upper: true,
-            require_lower: true,
-            require_number: true,
-            require_symbol: false,
-            not_username: true,
-        }
-    }
-}
+use self::bodies::{credentials, field, string_field};
 
 /// How to set up the simulated server.
 #[derive(Debug, Clone)]
@@ -320,68 +296,15 @@ fn envelope(success: bool, message: Option<&str>, code: u16) -> Value {
     json!({ "success": success, "resultCode": code, "message": message, "debugInfo": null })
 }
 
-fn unsupported_media() -> Response {
+pub(super) fn unsupported_media() -> Response {
     json_response(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         json!({ "message": "Unsupported Media Type: send application/json" }),
     )
 }
 
-fn bad_request(message: &str) -> Response {
+pub(super) fn bad_request(message: &str) -> Response {
     json_response(StatusCode::BAD_REQUEST, json!({ "message": message }))
-}
-
-struct Credentials {
-    username: String,
-    password: String,
-}
-
-/// A field of a JSON object, its name compared without regard to case (.NET
-/// model binding), an exact match first.
-fn field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
-    object.get(name).or_else(|| {
-        object
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
-    })
-}
-
-/// A string field of a JSON object (see [`field`]).
-fn string_field(object: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
-    field(object, name)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
-/// Reads `{username, password}` from a JSON or form body.
-fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Response> {
-    let (username, password) = if has_content_type(headers, "application/json") {
-        let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
-            return Err(bad_request("The request body is not valid JSON."));
-        };
-        (
-            string_field(&object, "username"),
-            string_field(&object, "password"),
-        )
-    } else if has_content_type(headers, "application/x-www-form-urlencoded") {
-        let mut username = None;
-        let mut password = None;
-        for (key, value) in url::form_urlencoded::parse(body) {
-            if key.eq_ignore_ascii_case("username") {
-                username.get_or_insert(value.into_owned());
-            } else if key.eq_ignore_ascii_case("password") {
-                password.get_or_insert(value.into_owned());
-            }
-        }
-        (username, password)
-    } else {
-        return Err(unsupported_media());
-    };
-    match (username, password) {
-        (Some(username), Some(password)) => Ok(Credentials { username, password }),
-        _ => Err(bad_request("username and password are required.")),
-    }
 }
 
 impl Shared {
@@ -456,56 +379,6 @@ impl Shared {
                 }
             }
         }
-    }
-
-    fn policy_violation(&self, mailbox: &Mailbox, password: &str) -> Option<String> {
-        let policy = &self.config.policy;
-        let count = password.chars().count();
-        if count < policy.min_length {
-            return Some(format!(
-                "Password does not meet the requirements: it must be at least {} characters long.",
-                policy.min_length
-            ));
-        }
-        let checks = [
-            (
-                policy.require_upper,
-                password.chars().any(char::is_uppercase),
-                "a capital letter",
-            ),
-            (
-                policy.require_lower,
-                password.chars().any(char::is_lowercase),
-                "a lower-case letter",
-            ),
-            (
-                policy.require_number,
-                password.chars().any(|c| c.is_ascii_digit()),
-                "a number",
-            ),
-            (
-                policy.require_symbol,
-                password.chars().any(|c| !c.is_alphanumeric()),
-                "a symbol",
-            ),
-        ];
-        for (required, present, what) in checks {
-            if required && !present {
-                return Some(format!(
-                    "Password does not meet the requirements: it must contain {what}."
-                ));
-            }
-        }
-        if policy.not_username
-            && password
-                .to_lowercase()
-                .contains(&mailbox.user_name.to_lowercase())
-        {
-            return Some(
-                "Password does not meet the requirements: it may not contain the user name.".into(),
-            );
-        }
-        None
     }
 }
 
@@ -724,7 +597,7 @@ async fn post_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         let Some(password) = password.as_str() else {
             return bad_request("userData.password must be a string.");
         };
-        if let Some(violation) = shared.policy_violation(&mailbox, password) {
+        if let Some(violation) = shared.config.policy.violation(&mailbox.user_name, password) {
             return json_response(StatusCode::OK, envelope(false, Some(&violation), 400));
         }
         let mailbox = inner.mailboxes.get_mut(&key).expect("looked up above");
