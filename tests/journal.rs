@@ -20,6 +20,7 @@ fn sim(users: usize, latency_ms: u64, faults: Faults) -> (tokio::runtime::Runtim
                 latency: Duration::from_millis(latency_ms),
                 faults,
                 seed: 7,
+                ..Behaviour::default()
             },
             ..SmarterMailConfig::default()
         }))
