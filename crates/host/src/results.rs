@@ -238,7 +238,8 @@ impl ResultsWriter {
     }
 }
 
-/// What tells one file from another at the same path: its device and inode. A
+/// What tells one file from another at the same path: its device, inode and
+/// creation time (inode numbers are reused as soon as a file is deleted). A
 /// results file is only ever replaced by the job that created it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileIdentity {
@@ -246,6 +247,10 @@ pub struct FileIdentity {
     pub dev: u64,
     /// The inode.
     pub ino: u64,
+    /// When the file was created (nanoseconds since the epoch), where the file
+    /// system records it.
+    #[serde(default)]
+    pub born: Option<u128>,
 }
 
 impl FileIdentity {
@@ -259,27 +264,20 @@ impl FileIdentity {
         }
     }
 
-    #[cfg(unix)]
     fn from_metadata(metadata: &std::fs::Metadata) -> FileIdentity {
-        use std::os::unix::fs::MetadataExt;
-        FileIdentity {
-            dev: metadata.dev(),
-            ino: metadata.ino(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn from_metadata(metadata: &std::fs::Metadata) -> FileIdentity {
-        // Without inodes, the creation time is the best a file's identity can be.
-        let created = metadata
+        let born = metadata
             .created()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        FileIdentity {
-            dev: metadata.len(),
-            ino: created,
-        }
+            .map(|d| d.as_nanos());
+        #[cfg(unix)]
+        let (dev, ino) = {
+            use std::os::unix::fs::MetadataExt;
+            (metadata.dev(), metadata.ino())
+        };
+        #[cfg(not(unix))]
+        let (dev, ino) = (0, 0);
+        FileIdentity { dev, ino, born }
     }
 }
 
@@ -395,5 +393,11 @@ mod tests {
         std::fs::write(&other, "x").unwrap();
         std::fs::rename(&other, &path).unwrap();
         assert_ne!(FileIdentity::of(&path).unwrap(), Some(first));
+        // Deleted and created again (often with the same inode number).
+        let second = FileIdentity::of(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "y").unwrap();
+        assert_ne!(FileIdentity::of(&path).unwrap(), second);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use rekey_api::ffi::host::{LoadOptions, PluginLibrary};
+use rekey_api::ffi::host::LoadOptions;
 use rekey_api::{Connector, ConnectorError, CreateContext, ErrorKind, Metadata};
 
 use crate::config::{Config, TargetConfig, connector_settings};
@@ -55,9 +55,10 @@ pub fn default_state_root() -> anyhow::Result<PathBuf> {
 pub struct Target {
     /// The target's config.
     pub config: TargetConfig,
-    /// The connector library.
-    pub library: PluginLibrary,
-    /// The created connector, each call bounded by a deadline.
+    /// What the connector says about itself.
+    pub metadata: Metadata,
+    /// The created connector, each call bounded by a deadline (it keeps its library
+    /// loaded).
     pub connector: Arc<dyn Connector>,
 }
 
@@ -101,7 +102,7 @@ impl Target {
             })?;
         Ok(Target {
             config,
-            library,
+            metadata: metadata.clone(),
             connector: Arc::new(WithDeadline::new(connector, call_deadline(request_timeout))),
         })
     }
@@ -113,7 +114,7 @@ impl Target {
 
     /// The connector's metadata.
     pub fn metadata(&self) -> &Metadata {
-        &self.library.info().metadata
+        &self.metadata
     }
 }
 

@@ -118,7 +118,14 @@ impl Config {
         let private = is_private(path)?;
         let table: toml::Table =
             toml::from_str(&text).map_err(|e| syntax_error(path, &text, &e))?;
-        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        // Paths in the config are relative to its directory, made absolute so that
+        // every message names a file unambiguously.
+        let dir = std::path::absolute(
+            path.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
+        .with_context(|| format!("cannot resolve the directory of {}", path.display()))?;
         let mut rekey = RekeySection::default();
         let mut targets = BTreeMap::new();
         for (key, value) in table {

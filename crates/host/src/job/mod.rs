@@ -18,3 +18,6 @@ pub use delivery::{Pending, write_row};
 pub use lock::{JobLock, LockError};
 pub use runner::{Mode, Runner};
 pub use spec::{DEFAULT_CONCURRENCY, password_source, retry_policy};
+
+#[cfg(test)]
+mod tests;

@@ -78,14 +78,10 @@ impl Runner<'_> {
                     Err(failure)
                 }
             },
-            Mode::Resume => match self.prepare(mode, record, true).await {
-                Ok(_) => self.execute_and_deliver(None).await,
-                // The job keeps what it has; resuming again goes on from there.
-                Err(failure) => Err(Failure::stopped(failure.error.context(format!(
-                    "job {} was not resumed; fix the problem and run: rekey resume {}",
-                    self.id, self.id
-                )))),
-            },
+            Mode::Resume => {
+                self.prepare(mode, record, true).await?;
+                self.execute_and_deliver(None).await
+            }
         }
     }
 
@@ -99,9 +95,22 @@ impl Runner<'_> {
         record: Option<&JobRecord>,
         confirmed: bool,
     ) -> Result<Option<ResultsWriter>, Failure> {
-        let reports = self.interruptible(self.check_targets()).await??;
-        if record.is_none_or(|r| r.state == JobState::Planning) {
-            self.interruptible(self.plan(&reports)).await??;
+        let reached = async {
+            let reports = self.interruptible(self.check_targets()).await??;
+            if record.is_none_or(|r| r.state == JobState::Planning) {
+                self.interruptible(self.plan(&reports)).await??;
+            }
+            Ok::<(), Failure>(())
+        };
+        if let Err(failure) = reached.await {
+            return Err(match mode {
+                // A resumed job has changed things already: it stays, resumable.
+                Mode::Resume => Failure::stopped(failure.error.context(format!(
+                    "job {} was not resumed; fix the problem and run: rekey resume {}",
+                    self.id, self.id
+                ))),
+                _ => failure,
+            });
         }
         if let Mode::Start { .. } = mode {
             if let Some(open) = self

@@ -49,7 +49,12 @@ pub(super) fn set_up(connection: &mut Connection, path: &str) -> anyhow::Result<
             "the journal {path} was written by a newer rekey (schema {version}); use that rekey, or another state_dir"
         );
     }
-    let tx = connection.transaction()?;
+    if version == VERSION {
+        return Ok(());
+    }
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another rekey may have set it up meanwhile.
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version == 1 {
         upgrade_from_v1(&tx).with_context(|| format!("cannot upgrade the journal {path}"))?;
     }

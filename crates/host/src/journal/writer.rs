@@ -270,7 +270,10 @@ fn commit_writes(connection: &mut Connection, writes: Vec<Write>, synced: &Atomi
         }
         return;
     }
-    let tx = match connection.transaction() {
+    // IMMEDIATE: the write lock is taken up front, waiting (busy timeout) for
+    // another rekey that holds it, instead of failing when a read turns into a write
+    // after that rekey committed.
+    let tx = match connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(error) => {
             for write in writes {

@@ -504,3 +504,83 @@ async fn rate_limited_calls_are_retried_like_passing_faults() {
         assert_eq!(record.password.unwrap().expose(), tries[0]);
     }
 }
+
+#[tokio::test]
+async fn a_failed_hand_over_stops_the_sending() {
+    let fake = Fake::default();
+    let store = MemoryStore::with_users(users(200));
+    let mut spec = spec();
+    spec.concurrency = 2;
+    let mut handed = 0;
+    let summary = execute(
+        Run {
+            connector: &fake,
+            store: &store,
+            scope: SCOPE,
+            spec: &spec,
+            stop: &StopSignal::default(),
+        },
+        &mut |_| {
+            handed += 1;
+            if handed > 3 {
+                anyhow::bail!("No space left on device")
+            }
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        summary
+            .stopped
+            .as_deref()
+            .is_some_and(|r| r.contains("cannot write the results file")),
+        "{summary:?}"
+    );
+    let sent = fake.sent.lock().unwrap().len();
+    assert!(
+        sent <= 4 + 2,
+        "{sent} users were sent after the hand-over failed"
+    );
+    // Every outcome is still in the store, for resume to hand over.
+    assert_eq!(store.counts().reset, sent as u64);
+}
+
+#[tokio::test(start_paused = true)]
+async fn abandoning_drops_requests_in_flight_and_keeps_their_intents() {
+    /// Never answers a reset.
+    struct Wedged;
+
+    #[async_trait]
+    impl Connector for Wedged {
+        async fn check(&self) -> Result<CheckReport, ConnectorError> {
+            Ok(CheckReport::default())
+        }
+
+        async fn reset(&self, _: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+            std::future::pending().await
+        }
+    }
+
+    let store = MemoryStore::with_users(users(10));
+    let stop = StopSignal::default();
+    let started = tokio::time::Instant::now();
+    let spec = spec();
+    let run = run_job(&Wedged, &store, &spec, &stop);
+    let abandon = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.interrupt();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.abandon();
+    };
+    let ((summary, settled), ()) = tokio::join!(run, abandon);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "it did not wait out the grace period"
+    );
+    assert_eq!(summary.stopped.as_deref(), Some("interrupted"));
+    assert!(settled.is_empty());
+    let counts = store.counts();
+    assert_eq!(counts.pending(), 10);
+    assert!(counts.sending > 0, "the users in flight keep their intents");
+}
