@@ -13,7 +13,10 @@
 //! url = "https://mail.example.com"       # the rest is the connector's own
 //! password = { env = "SM_ADMIN_PASSWORD" }
 //!
-//! [targets.mail.policy]
+//! [targets.mail.passcode_policy]        # generator policy for passcodes
+//! length = 8
+//!
+//! [targets.mail.policy]                 # generator policy for passwords and sip
 //! length = 16
 //! ```
 
