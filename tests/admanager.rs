@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rekey_sim::admanager::{AdManagerConfig, AdManagerSim};
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, ReplyShape};
 use rekey_tests::{Scratch, runtime, with_status};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -216,7 +216,7 @@ fn a_refused_token_stops_before_any_change() {
         .unwrap();
     let scratch = scratch(&sim, "revoked-token-1234", "");
     let run = scratch.run(&["reset", "ad", "--all", "--out", "results.csv"]);
-    run.expect_code(3);
+    run.expect_code(2);
     assert!(
         run.stderr.contains("authentication refused"),
         "{}",
@@ -228,10 +228,61 @@ fn a_refused_token_stops_before_any_change() {
         assert!(sim.history(&user).is_empty(), "{user} was changed");
     }
     let run = scratch.run(&["check", "ad"]);
-    run.expect_code(3);
+    run.expect_code(2);
     assert!(
         run.stdout.contains("authentication refused"),
         "{}",
         run.stdout
+    );
+}
+
+/// The vendor's documented reply shape (seed 003): ids and `statusMessage` only.
+#[test]
+fn replies_without_status_are_read_and_an_unknown_text_is_never_a_success() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AdManagerSim::start(AdManagerConfig {
+            users: 12,
+            reply_shape: ReplyShape::Seed,
+            ..AdManagerConfig::default()
+        }))
+        .unwrap();
+    let scratch = scratch(&sim, &sim.config().auth_token, "");
+    let mut users: Vec<String> = (1..=12).map(|i| format!("user{i:05}")).collect();
+    users.push("nobody".into());
+    users_file(&scratch, "users.txt", &users);
+    scratch
+        .run(&[
+            "reset",
+            "ad",
+            "--users",
+            "users.txt",
+            "--out",
+            "results.csv",
+        ])
+        .expect_code(1);
+    let rows = scratch.results("results.csv");
+    assert_eq!(rows.len(), 13);
+    let reset = with_status(&rows, "reset");
+    assert_eq!(reset.len(), 12);
+    for row in &reset {
+        assert_eq!(
+            Some(row.password.clone()),
+            sim.password(&row.user),
+            "{}",
+            row.user
+        );
+        assert_eq!(row.detail, "Successfully modified.");
+    }
+    let unknown = rows.iter().find(|r| r.user == "nobody").unwrap();
+    assert_eq!(unknown.status, "failed");
+    assert!(
+        unknown.detail.contains("No such user"),
+        "{}",
+        unknown.detail
+    );
+    assert!(
+        !unknown.password.is_empty(),
+        "an unknown outcome keeps the password"
     );
 }

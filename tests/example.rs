@@ -235,14 +235,16 @@ fn a_key_without_the_write_scope_is_refused_at_check() {
     let (_rt, sim) = start(config);
     let scratch = scratch(&sim, "read-only-key", "");
     let run = scratch.run(&["check", "acme"]);
-    run.expect_code(3);
+    run.expect_code(2);
     assert!(
         run.stdout.contains("lacks the passwords:write scope"),
         "{}",
         run.stdout
     );
     let run = scratch.run(&["reset", "acme", "--all", "--out", "results.csv"]);
-    run.expect_code(3);
+    run.expect_code(2);
     assert!(sim.reset_batches().is_empty(), "nothing was sent");
+    let jobs = scratch.run(&["jobs"]);
+    assert!(jobs.stdout.is_empty(), "no job is kept: {}", jobs.stdout);
     assert!(!run.stderr.contains("read-only-key") && !run.stdout.contains("read-only-key"));
 }

@@ -281,7 +281,7 @@ fn secrets_never_reach_the_output_even_at_trace_level() {
     wrong.env("SM_ADMIN_PASSWORD", "Wrong-Password-42");
     wrong.config(&config(&sim, ""));
     let run = wrong.run(&["-vv", "check"]);
-    run.expect_code(3);
+    run.expect_code(2);
     assert!(
         run.stdout.contains("authentication refused")
             || run.stderr.contains("authentication refused")

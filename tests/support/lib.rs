@@ -143,6 +143,12 @@ impl Scratch {
         self
     }
 
+    /// Stops setting an environment variable for `rekey` runs.
+    pub fn remove_env(&mut self, key: &str) -> &mut Self {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
     /// Writes `rekey.toml` (private: mode 0600).
     pub fn config(&self, text: &str) -> PathBuf {
         let path = self.path("rekey.toml");

@@ -33,8 +33,13 @@
 //!   (`--vendor-generate`; they are not returned). The reply is an array with one
 //!   object per input, matched by index and by the match attribute; `status` `"1"`
 //!   (or `1`, `"SUCCESS"`) is success, anything else that user's definite failure
-//!   with its `statusMessage` (HTML entities decoded). An input without a result
-//!   has an unknown outcome.
+//!   with its `statusMessage` (HTML entities decoded). Some builds, and the
+//!   vendor's own documented sample, send no `status` (`"statusMessage":
+//!   "Successfully modified."`, vendor-apis.md §5): then a known success text
+//!   (the sample's, those seen in production, and the target's
+//!   `success_messages`) is success and any other text a failure whose outcome
+//!   is unknown, so the password is kept. An input without a result has an
+//!   unknown outcome.
 //! - `mustChangePassword` is not sent: its effect is build-dependent and
 //!   unverified (vendor-apis.md §4.2), so the domain's own setting applies.
 //!
@@ -77,6 +82,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{MatchBy, Severe};
 use crate::quota::Quota;
+use crate::reply::SuccessMessages;
 
 /// Users asked for per SearchUser page.
 const PAGE_SIZE: usize = 500;
@@ -90,6 +96,7 @@ pub struct AdManager {
     domain: String,
     product_name: String,
     match_by: MatchBy,
+    success: SuccessMessages,
     quota: Quota,
 }
 
@@ -134,6 +141,10 @@ impl Plugin for AdManager {
             )
             .default_value(50),
         )
+        .setting(SettingSpec::string(
+            "success_messages",
+            "Extra per-user texts that mean success, one a line; read only when a ResetPwd result has no status (known already: \"Successfully modified.\", \"Password reset successful.\")",
+        ))
         .setting(rekey_http::allow_insecure_http_setting())
         .setting(rekey_http::timeout_setting())
     }
@@ -153,6 +164,13 @@ impl Plugin for AdManager {
         let match_by = MatchBy::parse(match_by_name).ok_or_else(|| {
             ConnectorError::invalid_settings(format!("match_by `{match_by_name}` is not supported"))
         })?;
+        // One text a line: the settings schema has no list type.
+        let success = SuccessMessages::new(
+            settings
+                .get_str("success_messages")
+                .unwrap_or_default()
+                .lines(),
+        );
         let limit = settings.get_u64("daily_limit").unwrap_or(50);
         let quota = Quota::open(&context.state_dir, limit, &context.target)?;
         Ok(AdManager {
@@ -164,6 +182,7 @@ impl Plugin for AdManager {
                 .unwrap_or("rekey")
                 .to_owned(),
             match_by,
+            success,
             quota,
         })
     }
@@ -277,7 +296,9 @@ impl AdManager {
             Err(error) => return vec![Err(error); users.len()],
         };
         let error = match reply.status {
-            StatusCode::OK => return reply::classify(self.match_by, users, &reply.body),
+            StatusCode::OK => {
+                return reply::classify(self.match_by, &self.success, users, &reply.body);
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 ConnectorError::auth_refused(format!("ResetPwd answered HTTP {}", reply.status))
             }

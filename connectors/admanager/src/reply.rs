@@ -1,18 +1,65 @@
-//! Reading a ResetPwd reply (vendor-apis.md §4.2, "Client success rule").
+//! Reading a ResetPwd reply (vendor-apis.md §4.2, "Client success rule", and §5).
 //!
 //! HTTP 200 always. A single object with `SEVERITY`/`ERROR_CODE` refuses the whole
 //! request; otherwise an array holds one object per `inputFormat` entry, matched
-//! to the inputs by index and by the match attribute. Only codes and `status`
-//! decide: the messages are localised.
+//! to the inputs by index and by the match attribute. Per user, `status` decides
+//! when it is there (messages are localised). The vendor's own documented sample
+//! has no `status`, only `statusMessage` ("Successfully modified."): then a known
+//! success text ([`SuccessMessages`]) is a success and any other text an outcome
+//! that is unknown, never a silent success.
 
 use rekey_api::{Applied, ConnectorError, ErrorKind};
 use serde_json::{Map, Value};
 
 use crate::api::{self, MatchBy, Severe};
 
+/// Success texts ADManager is known to answer per user: the vendor's documented
+/// sample (seed 003), and the texts seen from production servers in English
+/// and Spanish (vendor-apis.md §4.2).
+pub(crate) const KNOWN_SUCCESS_MESSAGES: [&str; 3] = [
+    "Successfully modified.",
+    "Password reset successful.",
+    "Contraseña restablecida correctamente.",
+];
+
+/// The per-user texts that mean success in a result without `status`: the known
+/// ones and the target's `success_messages`. Compared robustly: HTML entities
+/// decoded, surrounding and repeated white space ignored, without regard to case.
+#[derive(Debug, Clone)]
+pub(crate) struct SuccessMessages(Vec<String>);
+
+impl SuccessMessages {
+    /// The known texts and `extra`.
+    pub(crate) fn new<'a>(extra: impl IntoIterator<Item = &'a str>) -> Self {
+        let texts = KNOWN_SUCCESS_MESSAGES
+            .into_iter()
+            .chain(extra)
+            .map(normalise)
+            .filter(|text| !text.is_empty())
+            .collect();
+        SuccessMessages(texts)
+    }
+
+    /// Whether `message` (as the server sent it) is a success text.
+    pub(crate) fn contains(&self, message: &str) -> bool {
+        let message = normalise(message);
+        self.0.contains(&message)
+    }
+}
+
+/// A message as compared: entities decoded, white space collapsed, lower case.
+fn normalise(text: &str) -> String {
+    api::unescape(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 /// One outcome per user of `users` (in order) from a ResetPwd reply body.
 pub(crate) fn classify(
     match_by: MatchBy,
+    success: &SuccessMessages,
     users: &[&str],
     body: &[u8],
 ) -> Vec<Result<Applied, ConnectorError>> {
@@ -57,7 +104,7 @@ pub(crate) fn classify(
             match chosen.and_then(|j| Some((j, elements[j]?))) {
                 Some((j, element)) => {
                     taken[j] = true;
-                    item_outcome(element)
+                    item_outcome(success, element)
                 }
                 None => Err(ConnectorError::fatal(
                     "the ResetPwd reply has no result for this user; whether the reset was applied is unknown",
@@ -87,29 +134,38 @@ fn names(match_by: MatchBy, element: &Map<String, Value>, user: &str) -> bool {
     attribute(match_by, element).is_some_and(|value| match_by.same(&value, user))
 }
 
-/// One element's outcome: `status` `"1"`, `1` or `"SUCCESS"` is success; without a
-/// `status`, `reset` `"yes"`/`"no"` decides; with neither the outcome is unknown.
-fn item_outcome(element: &Map<String, Value>) -> Result<Applied, ConnectorError> {
-    let message = api::field_str(element, "statusMessage")
-        .map(|m| api::unescape(&m))
-        .filter(|m| !m.trim().is_empty());
-    let succeeded = match api::field_str(element, "status") {
-        Some(status) => status.trim() == "1" || status.trim().eq_ignore_ascii_case("SUCCESS"),
-        None => match api::field_str(element, "reset").as_deref().map(str::trim) {
-            Some(reset) if reset.eq_ignore_ascii_case("yes") => true,
-            Some(reset) if reset.eq_ignore_ascii_case("no") => false,
-            _ => {
-                return Err(ConnectorError::fatal(
-                    "the ResetPwd result for this user has no status; whether the reset was applied is unknown",
-                ));
-            }
-        },
-    };
-    if succeeded {
-        return Ok(Applied {
+/// One element's outcome. With a `status`: `"1"`, `1` or `"SUCCESS"` is success,
+/// anything else a definite failure. Without one: `reset` `"yes"` or a known
+/// success text is success; a quota or token refusal's `ERROR_CODE` is that
+/// refusal; anything else is a failure whose outcome is unknown, carrying the
+/// server's text.
+fn item_outcome(
+    success: &SuccessMessages,
+    element: &Map<String, Value>,
+) -> Result<Applied, ConnectorError> {
+    let raw_message = api::field_str(element, "statusMessage");
+    let message = raw_message
+        .as_deref()
+        .map(api::unescape)
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty());
+    let applied = || {
+        Ok(Applied {
             vendor_password: None,
-            detail: message,
-        });
+            detail: message.clone(),
+        })
+    };
+    let status = api::field_str(element, "status");
+    if let Some(status) = &status {
+        if status.trim() == "1" || status.trim().eq_ignore_ascii_case("SUCCESS") {
+            return applied();
+        }
+    } else {
+        let reset_yes = api::field_str(element, "reset")
+            .is_some_and(|reset| reset.trim().eq_ignore_ascii_case("yes"));
+        if reset_yes || raw_message.as_deref().is_some_and(|m| success.contains(m)) {
+            return applied();
+        }
     }
     // A per-item refusal may carry the same codes as the envelope.
     if let Some(severe) = Severe::of(&Value::Object(element.clone()))
@@ -121,13 +177,25 @@ fn item_outcome(element: &Map<String, Value>) -> Result<Applied, ConnectorError>
         }
         return Err(error);
     }
-    let status = api::field_str(element, "status").unwrap_or_default();
-    Err(ConnectorError::new(
-        ErrorKind::Rejected,
-        message.unwrap_or_else(|| {
-            format!("the server did not reset the password (status {status:?}) and gave no message")
-        }),
-    ))
+    match status {
+        Some(status) => Err(ConnectorError::new(
+            ErrorKind::Rejected,
+            message.unwrap_or_else(|| {
+                format!(
+                    "the server did not reset the password (status {status:?}) and gave no message"
+                )
+            }),
+        )),
+        // No status, and a text that is not a known success: the server may have
+        // applied the password (the text may be a success in words rekey does not
+        // know), so the outcome is unknown and the password is kept.
+        None => Err(ConnectorError::fatal(match message {
+            Some(message) => format!(
+                "{message} (the server gave no status; whether the password was reset is unknown: if this text means success, add it to success_messages)"
+            ),
+            None => "the ResetPwd result for this user has neither a status nor a message; whether the reset was applied is unknown".to_owned(),
+        })),
+    }
 }
 
 #[cfg(test)]
@@ -141,7 +209,12 @@ mod tests {
         users: &[&str],
         reply: Value,
     ) -> Vec<Result<Applied, ConnectorError>> {
-        classify(match_by, users, reply.to_string().as_bytes())
+        classify(
+            match_by,
+            &SuccessMessages::new([]),
+            users,
+            reply.to_string().as_bytes(),
+        )
     }
 
     fn kind(outcome: &Result<Applied, ConnectorError>) -> Option<ErrorKind> {
@@ -247,9 +320,64 @@ mod tests {
             json!([{ "sAMAccountName": "a" }]),
         );
         assert_eq!(kind(&out[0]), Some(ErrorKind::Fatal), "no status: unknown");
-        let out = classify(MatchBy::SamAccountName, &["a"], b"<html>oops</html>");
+        let out = classify(
+            MatchBy::SamAccountName,
+            &SuccessMessages::new([]),
+            &["a"],
+            b"<html>oops</html>",
+        );
         assert_eq!(kind(&out[0]), Some(ErrorKind::Fatal));
         let out = run(MatchBy::SamAccountName, &["a"], json!({ "status": "1" }));
         assert_eq!(kind(&out[0]), Some(ErrorKind::Fatal));
+    }
+
+    #[test]
+    fn without_status_known_texts_succeed_and_others_are_unknown() {
+        let success = SuccessMessages::new(["Contrase&ntilde;a cambiada", " Done  OK "]);
+        let reply = json!([
+            { "sAMAccountName": "a", "statusMessage": "Successfully modified." },
+            { "sAMAccountName": "b", "statusMessage": "  successfully   MODIFIED. " },
+            { "sAMAccountName": "c", "statusMessage": "Password reset successful." },
+            { "sAMAccountName": "d", "statusMessage": "contraseña cambiada" },
+            { "sAMAccountName": "e", "statusMessage": "done ok" },
+            { "sAMAccountName": "f", "statusMessage": "Access denied &amp; logged" },
+            { "sAMAccountName": "g", "statusMessage": "" },
+            { "sAMAccountName": "h", "statusMessage": "Successfully modified", "ERROR_CODE": "00000429" },
+            { "sAMAccountName": "i", "statusMessage": "Successfully modified.", "status": "0" },
+        ]);
+        let users = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let out = classify(
+            MatchBy::SamAccountName,
+            &success,
+            &users,
+            reply.to_string().as_bytes(),
+        );
+        for outcome in &out[..5] {
+            assert!(outcome.is_ok(), "{outcome:?}");
+        }
+        assert_eq!(
+            out[0].as_ref().unwrap().detail.as_deref(),
+            Some("Successfully modified.")
+        );
+        let unknown = out[5].as_ref().unwrap_err();
+        assert_eq!(unknown.kind, ErrorKind::Fatal);
+        assert!(!unknown.kind.definitely_not_applied());
+        assert!(
+            unknown.message.starts_with("Access denied & logged"),
+            "{}",
+            unknown.message
+        );
+        assert!(unknown.message.contains("success_messages"));
+        assert_eq!(kind(&out[6]), Some(ErrorKind::Fatal), "no text at all");
+        assert_eq!(kind(&out[7]), Some(ErrorKind::QuotaExhausted));
+        assert_eq!(
+            kind(&out[8]),
+            Some(ErrorKind::Rejected),
+            "a status decides over the text"
+        );
+        // Without the target's extra texts, those two are unknown.
+        let out = run(MatchBy::SamAccountName, &users, reply);
+        assert_eq!(kind(&out[3]), Some(ErrorKind::Fatal));
+        assert_eq!(kind(&out[4]), Some(ErrorKind::Fatal));
     }
 }

@@ -5,12 +5,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rekey_api::{Connector, CreateContext, CredentialKind, SettingValue, Settings};
-use rekey_host::cli::ResultsFormat;
-use rekey_host::engine::store::{JobStore, MemoryStore};
-use rekey_host::engine::{self, Generator, JobSpec, PasswordSource, RetryPolicy, StopSignal};
+use rekey_host::definition::{JobDefinition, JobTarget, Output, PasswordChoice};
+use rekey_host::engine::{
+    self, Generator, JobSpec, JobStore, MemoryStore, PasswordSource, PlanEntry, PlanSink,
+    RetryPolicy, Scope, Selection, StopSignal,
+};
 use rekey_host::ffi::{LoadOptions, PluginLibrary};
-use rekey_host::journal::{JobOptions, Journal, NewJob, PlanEntry, SelectionRecord, SourceRecord};
-use rekey_host::results::ResultsWriter;
+use rekey_host::job::{Pending, write_row};
+use rekey_host::journal::{Journal, JournalPlan};
+use rekey_host::results::{Format, ResultsWriter};
+use rekey_host::state::StateDir;
 use rekey_policy::PasswordPolicy;
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 
@@ -75,25 +79,19 @@ pub async fn journal_cost(
             .await?,
         );
 
-        let journal = Journal::open(&work.path().join(format!("state{round}")))?;
+        let state = StateDir::open(&work.path().join(format!("state{round}")))?;
+        let journal = Journal::open(&state).await?;
         let job = format!("bench-{round}");
         journal
-            .create_job(NewJob {
-                id: job.clone(),
-                target: "mail".into(),
-                connector: "smartermail".into(),
-                kind: "password".into(),
-                options: JobOptions {
-                    selection: SelectionRecord::All,
-                    exclude: Vec::new(),
-                    source: SourceRecord::Generate,
-                    concurrency: concurrency as u32,
-                    out: None,
-                    format: "csv".into(),
-                },
-                known_value: None,
-            })
+            .create_job(&job, &definition(concurrency), None)
             .await?;
+        let mut plan = JournalPlan {
+            journal: &journal,
+            scope: Scope {
+                job: &job,
+                target: "mail",
+            },
+        };
         for chunk in ids.chunks(1000) {
             let entries = chunk
                 .iter()
@@ -103,7 +101,7 @@ pub async fn journal_cost(
                     set_aside: None,
                 })
                 .collect();
-            journal.plan(&job, entries).await?;
+            plan.add(entries).await?;
         }
         with.push(
             run(
@@ -131,6 +129,25 @@ pub async fn journal_cost(
     Ok(())
 }
 
+/// The job the benchmark runs: every user of one SmarterMail target.
+fn definition(concurrency: usize) -> JobDefinition {
+    JobDefinition {
+        targets: vec![JobTarget {
+            name: "mail".into(),
+            connector: "smartermail".into(),
+        }],
+        kind: CredentialKind::Password,
+        selection: Selection::All,
+        exclude: Vec::new(),
+        passwords: PasswordChoice::Generate,
+        concurrency: Some(concurrency as u32),
+        output: Output {
+            path: None,
+            format: Format::Csv,
+        },
+    }
+}
+
 /// One run of the engine over every pending user of `job` in `store`, writing a
 /// results file as the real command does.
 async fn run(
@@ -148,19 +165,29 @@ async fn run(
         concurrency,
         retry: RetryPolicy::default(),
     };
-    let mut results =
-        ResultsWriter::create(out, ResultsFormat::Csv, "mail", CredentialKind::Password)?;
+    let mut results = ResultsWriter::create(out, Format::Csv)?;
     let stop = StopSignal::default();
     let started = Instant::now();
     let summary = engine::execute(
         engine::Run {
             connector,
             store,
-            job,
+            scope: Scope {
+                job,
+                target: "mail",
+            },
             spec: &spec,
             stop: &stop,
         },
-        &mut |row| Ok(results.write(&row)?),
+        &mut |user| {
+            Ok(write_row(
+                &mut results,
+                "mail",
+                CredentialKind::Password,
+                user,
+                Pending::Stopped(""),
+            )?)
+        },
     )
     .await?;
     results.finish()?;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use rekey_api::CredentialKind;
 
+use crate::results::Format;
+
 /// Reset many users' passwords at once on vendor systems through their REST APIs.
 #[derive(Debug, Parser)]
 #[command(name = "rekey", version, about, max_term_width = 100)]
@@ -49,9 +51,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = UsersFormat::Text)]
         format: UsersFormat,
     },
-    /// Reset users' passwords on a target.
+    /// Reset users' passwords on one or more targets.
     Reset(Box<ResetArgs>),
-    /// List the journaled jobs: id, started, target, counts, state.
+    /// List the journaled jobs: id, started, targets, counts, state.
     Jobs,
     /// Finish an interrupted job.
     Resume {
@@ -62,6 +64,15 @@ pub enum Command {
     Report {
         /// The job's id (or an unambiguous prefix of it).
         job: String,
+    },
+    /// Give up a stopped job: write its results file with every outcome known,
+    /// erase its passwords from the journal, mark it discarded.
+    Discard {
+        /// The job's id (or an unambiguous prefix of it).
+        job: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -84,22 +95,14 @@ pub enum UsersFormat {
     Json,
 }
 
-/// Format of the results file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ResultsFormat {
-    /// `target,user,kind,status,password,detail`.
-    Csv,
-    /// One JSON object a line, with the same keys.
-    Jsonl,
-}
-
 /// `rekey reset`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("who").required(true).args(["user", "users", "all"])))]
 #[command(group(ArgGroup::new("source").args(["generate", "vendor_generate", "password_env", "password_file"])))]
 pub struct ResetArgs {
-    /// The target (a `[targets.NAME]` table of the config).
-    pub target: String,
+    /// The targets (`[targets.NAME]` tables of the config): one job covers them all.
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
 
     /// Reset this user (repeatable).
     #[arg(long, value_name = "ID")]
@@ -143,9 +146,9 @@ pub struct ResetArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
-    /// Results format.
-    #[arg(long, value_enum, default_value_t = ResultsFormat::Csv)]
-    pub format: ResultsFormat,
+    /// Results format: csv or jsonl.
+    #[arg(long, default_value = "csv", value_parser = parse_format)]
+    pub format: Format,
 
     /// Authenticate, resolve the users, validate, print the plan; change nothing.
     #[arg(long)]
@@ -161,6 +164,10 @@ pub struct ResetArgs {
 }
 
 fn parse_kind(text: &str) -> Result<CredentialKind, String> {
+    text.parse()
+}
+
+fn parse_format(text: &str) -> Result<Format, String> {
     text.parse()
 }
 

@@ -3,22 +3,31 @@
 //!
 //! rekey resets many users' passwords at once on vendor systems through their REST
 //! APIs. The host knows no vendor: connectors are plugin libraries, chosen by the
-//! config. The modules: the command line ([`cli`]) and its commands
-//! ([`commands`]); the config ([`config`]); finding connector libraries
-//! ([`plugins`]) and loading them ([`ffi`], the host's only `unsafe` code); opening targets ([`target`]); the job engine ([`engine`]); the
-//! durable journal of jobs ([`journal`]); the results file ([`results`]); progress
-//! and logging.
+//! config. The modules, from the outside in: the command line ([`cli`]) and its
+//! commands ([`commands`]), which build or load a job's [`definition`] and hand it
+//! to the [`job`] runner; the config ([`config`]); finding connector libraries
+//! ([`plugins`]) and loading them ([`ffi`], the host's only `unsafe` code), and
+//! opening targets ([`target`], with a [`deadline`] on every connector call); the
+//! job [`engine`], which owns its types and ports; the durable
+//! [`journal`] that implements them, in the [`state`] directory; the [`results`]
+//! file; progress, logging and [`interrupts`].
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deadline;
+pub mod definition;
 pub mod engine;
 pub mod exit;
+mod fault;
 pub mod ffi;
+pub mod interrupts;
+pub mod job;
 pub mod journal;
 pub mod logging;
 pub mod plugins;
 pub mod progress;
 pub mod results;
+pub mod state;
 pub mod target;
 pub mod users_file;

@@ -1,16 +1,20 @@
 //! Opening a target: its connector library loaded, its settings checked against the
 //! connector's schema, its policies checked against the vendor's rules, and the
-//! connector created. Nothing here talks to the vendor.
+//! connector created with a deadline on every call. Nothing here talks to the
+//! vendor.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use rekey_api::{Connector, CreateContext, Metadata};
+use rekey_api::{Connector, ConnectorError, CreateContext, ErrorKind, Metadata};
 
 use crate::config::{Config, TargetConfig, connector_settings};
-use crate::ffi::{LoadOptions, PluginLibrary};
+use crate::deadline::{DEFAULT_REQUEST_TIMEOUT, WithDeadline, call_deadline};
+use crate::ffi::LoadOptions;
 use crate::plugins::{PluginPath, load_connector};
+use crate::state::StateDir;
 
 /// What every command that opens targets shares.
 pub struct Context {
@@ -23,12 +27,12 @@ pub struct Context {
 }
 
 impl Context {
-    /// The state directory: `[rekey] state_dir`, else `$XDG_STATE_HOME/rekey`, else
-    /// `~/.local/state/rekey`.
-    pub fn state_root(&self) -> anyhow::Result<PathBuf> {
+    /// The state directory, opened: `[rekey] state_dir`, else
+    /// `$XDG_STATE_HOME/rekey`, else `~/.local/state/rekey`.
+    pub fn state(&self) -> anyhow::Result<StateDir> {
         match &self.config.state_dir {
-            Some(dir) => Ok(dir.clone()),
-            None => default_state_root(),
+            Some(dir) => StateDir::open(dir),
+            None => StateDir::open(&default_state_root()?),
         }
     }
 }
@@ -36,34 +40,31 @@ impl Context {
 /// The state directory when the config names none: `$XDG_STATE_HOME/rekey`, else
 /// `~/.local/state/rekey`.
 pub fn default_state_root() -> anyhow::Result<PathBuf> {
-    {
-        if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-            return Ok(PathBuf::from(dir).join("rekey"));
-        }
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| {
-                anyhow!(
-                    "cannot find a state directory: set [rekey] state_dir, XDG_STATE_HOME or HOME"
-                )
-            })?;
-        Ok(PathBuf::from(home).join(".local/state/rekey"))
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("rekey"));
     }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            anyhow!("cannot find a state directory: set [rekey] state_dir, XDG_STATE_HOME or HOME")
+        })?;
+    Ok(PathBuf::from(home).join(".local/state/rekey"))
 }
 
 /// An opened target.
 pub struct Target {
     /// The target's config.
     pub config: TargetConfig,
-    /// The connector library.
-    pub library: PluginLibrary,
-    /// The created connector.
+    /// What the connector says about itself.
+    pub metadata: Metadata,
+    /// The created connector, each call bounded by a deadline (it keeps its library
+    /// loaded).
     pub connector: Arc<dyn Connector>,
 }
 
 impl Target {
     /// Opens target `name`. Every failure is a config problem (exit 2).
-    pub fn open(context: &Context, name: &str) -> anyhow::Result<Target> {
+    pub fn open(context: &Context, state: &StateDir, name: &str) -> anyhow::Result<Target> {
         let config = context.config.target(name)?.clone();
         let library = load_connector(
             &context.plugins,
@@ -79,8 +80,10 @@ impl Target {
             .policy
             .check_vendor_rules(&metadata.password_rules)
             .with_context(|| format!("target `{name}`: [policy]"))?;
-        let state_dir = context.state_root()?.join("connectors").join(name);
-        ensure_private_dir(&state_dir)?;
+        let request_timeout = settings
+            .get_u64("timeout")
+            .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs);
+        let state_dir = state.subdir(&format!("connectors/{name}"))?;
         let connector = library
             .create(
                 &settings,
@@ -99,8 +102,8 @@ impl Target {
             })?;
         Ok(Target {
             config,
-            library,
-            connector: Arc::new(connector),
+            metadata: metadata.clone(),
+            connector: Arc::new(WithDeadline::new(connector, call_deadline(request_timeout))),
         })
     }
 
@@ -111,29 +114,20 @@ impl Target {
 
     /// The connector's metadata.
     pub fn metadata(&self) -> &Metadata {
-        &self.library.info().metadata
-    }
-
-    /// Compares user ids the way the connector does (case-insensitively for e-mail
-    /// addresses and the like).
-    pub fn id_key(&self, id: &str) -> String {
-        if self.metadata().case_insensitive_ids {
-            id.to_lowercase()
-        } else {
-            id.to_owned()
-        }
+        &self.metadata
     }
 }
 
-/// Creates `dir` (and its parents) readable by its owner only.
-pub fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create state directory {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot make state directory {} private", dir.display()))?;
-    }
-    Ok(())
+/// What a connector's failure to work with its target means, for the operator:
+/// `target `mail`: authenticating: authentication refused: <the vendor's words>`,
+/// with a hint at what to look at.
+pub fn target_error(target: &str, what: &str, error: ConnectorError) -> anyhow::Error {
+    let hint = match error.kind {
+        ErrorKind::AuthRefused => " (check the target's credentials)",
+        ErrorKind::Transient | ErrorKind::RateLimited => {
+            " (the target could not be reached: check its url and the network)"
+        }
+        _ => "",
+    };
+    anyhow!("target `{target}`: {what}: {error}{hint}")
 }

@@ -11,9 +11,12 @@
 //!   [`ERROR_CODE_REQUEST`], a spent quota [`ERROR_CODE_QUOTA`].
 //! - ResetPwd and UnlockUser answer one object per `inputFormat` entry:
 //!   `userPrincipalName, sAMAccountName, objectSID, objectGUID, distinguishedName,
-//!   statusMessage, status ("1"|"0"), reset ("yes"|"no")`. Accounts are found by
-//!   any of the seven attributes, case-insensitively; the password policy and
-//!   unknown users fail per item. Messages hold HTML entities and can be Spanish.
+//!   statusMessage, status ("1"|"0"), reset ("yes"|"no")`, or, in the
+//!   [`ReplyShape::Seed`] of the vendor's own documented sample, the ids and
+//!   `statusMessage` only ("Successfully modified." on success). Accounts are
+//!   found by any of the seven attributes, case-insensitively; the password policy
+//!   and unknown users fail per item. Messages hold HTML entities and can be
+//!   Spanish.
 //! - The daily quota counts successful objects per UTC day of the [`SimClock`]
 //!   (the `Date` header follows it); SearchUser, GetAuthInfo and APIAuthToken are
 //!   not counted.
@@ -70,6 +73,20 @@ pub enum QuotaRefusal {
     PerItem,
 }
 
+/// The shape of ResetPwd's and UnlockUser's per-user results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplyShape {
+    /// `statusMessage` with `status` (`"1"`/`"0"`) and `reset` (`"yes"`/`"no"`),
+    /// as production builds answer (vendor-apis.md §4.2, production logs).
+    #[default]
+    Status,
+    /// The vendor's documented sample (seed 003, vendor-apis.md §5): the
+    /// account's ids and `statusMessage` only, `"Successfully modified."` on
+    /// success; no `status`, no `reset`. A failure is told by its message alone
+    /// (a quota refusal still carries its `ERROR_CODE`).
+    Seed,
+}
+
 /// How to set up the simulated server.
 #[derive(Debug, Clone)]
 pub struct AdManagerConfig {
@@ -93,6 +110,8 @@ pub struct AdManagerConfig {
     pub policy: AdPolicy,
     /// The language of the messages.
     pub locale: Locale,
+    /// The shape of the per-user results.
+    pub reply_shape: ReplyShape,
     /// Whether the build serves GetAuthInfo (evidenced by one client only).
     pub get_auth_info: bool,
     /// Latency and faults.
@@ -114,6 +133,7 @@ impl Default for AdManagerConfig {
             quota_refusal: QuotaRefusal::default(),
             policy: AdPolicy::default(),
             locale: Locale::default(),
+            reply_shape: ReplyShape::default(),
             get_auth_info: true,
             behaviour: Behaviour::default(),
             port: 0,
@@ -497,7 +517,14 @@ fn per_user_call(shared: &Shared, request: &RawRequest, reset: bool) -> Response
     }
     let results: Vec<Value> = entries
         .iter()
-        .map(|entry| Value::Object(apply(shared, &mut inner, entry, &change)))
+        .map(|entry| {
+            let mut result = apply(shared, &mut inner, entry, &change);
+            if shared.config.reply_shape == ReplyShape::Seed {
+                result.remove("status");
+                result.remove("reset");
+            }
+            Value::Object(result)
+        })
         .collect();
     json_response(StatusCode::OK, Value::Array(results))
 }
@@ -557,7 +584,10 @@ fn apply(shared: &Shared, inner: &mut Inner, entry: &Value, change: &Change) -> 
             if must_change.is_some() {
                 account.must_change = *must_change;
             }
-            texts.reset_ok
+            match shared.config.reply_shape {
+                ReplyShape::Status => texts.reset_ok,
+                ReplyShape::Seed => texts.modified_ok,
+            }
         }
         Change::Unlock => {
             inner.accounts[index].locked = false;

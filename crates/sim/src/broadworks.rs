@@ -7,12 +7,19 @@
 //!   credentials → 401. `PUT /auth/token` with a valid, unexpired Bearer token → a
 //!   new token (the old one stays valid until it expires, as JWTs do).
 //! - Every other endpoint needs a valid, unexpired Bearer token (else 401).
-//! - `GET /users?serviceProviderId&groupId` → every user of the group at once
-//!   (both required: 400; an unknown service provider or group: 404).
-//! - `GET /password/generate` and `/passcode/generate` (both need
-//!   `serviceProviderId` and `groupId`): `{"password"}`/`{"passcode"}` without
-//!   `limit`, `{"passwords":[..]}`/`{"passcodes":[..]}` with `limit` (1 to 100,
-//!   else 400). `GET /sip-password/generate` takes no parameters and always answers
+//!   `GET /auth/session` → the session's details.
+//! - `GET /users?serviceProviderId&groupId` → every user of the group at once;
+//!   `serviceProviderId` alone → its users; without either, the whole system by
+//!   filter (`userId`, `lastName`, `firstName`, `extension`, ...: `x`, `x*`,
+//!   `*x*`; "ends with" is a 400), as odins-spear asks (vendor-apis.md §5). An
+//!   exact `userId` answers that user's object. A `groupId` alone, or no scope
+//!   and no filter, is a 400; an unknown service provider or group a 404.
+//!   `GET /users/password?userId` → the web password's login details.
+//! - `GET /password/generate` and `/passcode/generate` (with `serviceProviderId`
+//!   and `groupId`; `password/generate` also without both, under the system's
+//!   rules, as odins-spear's bulk SIP path asks): `{"password"}`/`{"passcode"}`
+//!   without `limit`, `{"passwords":[..]}`/`{"passcodes":[..]}` with `limit` (1
+//!   to 100, else 400). `GET /sip-password/generate` takes no parameters and always answers
 //!   the singular `{"password"}`: it ignores `limit`, so a client that asks for
 //!   many values at once gets one, in the singular shape (the reference does not
 //!   know whether the real server takes `limit`; a client must not rely on it).
@@ -29,6 +36,7 @@
 //!   a body that is not a JSON object or lacks a field → 400.
 
 mod handlers;
+mod lookup;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -235,7 +243,9 @@ impl BroadWorksSim {
                 "/api/v2/auth/token",
                 post(handlers::login).put(handlers::refresh),
             )
-            .route("/api/v2/users", get(handlers::list_users))
+            .route("/api/v2/auth/session", get(lookup::get_session))
+            .route("/api/v2/users", get(lookup::list_users))
+            .route("/api/v2/users/password", get(lookup::get_password_info))
             .route(
                 "/api/v2/users/authentication",
                 get(handlers::get_authentication).put(handlers::put_authentication),

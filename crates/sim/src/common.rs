@@ -1,5 +1,5 @@
-//! What every simulator shares: the loopback server, latency and fault injection,
-//! the request log, and a clock tests can move.
+//! What every simulator shares: the loopback server, latency, a capacity limit and
+//! fault injection, the request log, and a clock tests can move.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +46,11 @@ pub struct Behaviour {
     pub faults: Faults,
     /// Seed for the fault dice, so runs are repeatable.
     pub seed: u64,
+    /// Requests the server works on at once. A request that arrives while this
+    /// many are in flight (latency included) is answered `429 Too Many Requests`
+    /// at once, without `Retry-After`, as an overloaded server or gateway does;
+    /// [`Common::rejected`] counts them. `None`: no limit.
+    pub capacity: Option<usize>,
 }
 
 /// One request the simulator received.
@@ -84,6 +89,9 @@ pub struct Common {
     dice: Mutex<StdRng>,
     log: Mutex<Vec<LoggedRequest>>,
     faults_injected: AtomicUsize,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+    rejected: AtomicUsize,
     /// The simulator's clock.
     pub clock: SimClock,
 }
@@ -96,6 +104,9 @@ impl Common {
             behaviour: Mutex::new(behaviour),
             log: Mutex::new(Vec::new()),
             faults_injected: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+            rejected: AtomicUsize::new(0),
             clock: SimClock::default(),
         })
     }
@@ -114,6 +125,32 @@ impl Common {
     /// How many failures were injected.
     pub fn faults_injected(&self) -> usize {
         self.faults_injected.load(Ordering::Relaxed)
+    }
+
+    /// How many requests were refused with `429` because the server was at its
+    /// [`capacity`](Behaviour::capacity).
+    pub fn rejected(&self) -> usize {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// The most requests that were in flight at once (rejected ones included:
+    /// they arrived).
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request in until the returned guard drops; `None` when that puts
+    /// the server over its capacity (the request is then counted as rejected).
+    fn admit(&self) -> Option<InFlight<'_>> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let guard = InFlight(self);
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        let capacity = lock(&self.behaviour).capacity;
+        if capacity.is_some_and(|capacity| now > capacity) {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(guard)
     }
 
     /// Rolls the dice for one request: the latency, and the fault to inject if any
@@ -141,8 +178,17 @@ impl Common {
     }
 }
 
-/// Middleware: logs the request, waits the latency, injects faults, and stamps the
-/// `Date` header with the simulator's clock.
+/// One request in flight; counts itself out when dropped.
+struct InFlight<'a>(&'a Common);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Middleware: logs the request, refuses it over capacity, waits the latency,
+/// injects faults, and stamps the `Date` header with the simulator's clock.
 pub async fn behave(State(common): State<Arc<Common>>, request: Request, next: Next) -> Response {
     lock(&common.log).push(LoggedRequest {
         method: request.method().to_string(),
@@ -153,11 +199,18 @@ pub async fn behave(State(common): State<Arc<Common>>, request: Request, next: N
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
+    let Some(_in_flight) = common.admit() else {
+        // No Retry-After: an overloaded server does not say when it will cope.
+        return stamp_date(
+            &common,
+            (StatusCode::TOO_MANY_REQUESTS, "over capacity").into_response(),
+        );
+    };
     let (latency, fault, retry_after) = common.decide();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let mut response = match fault {
+    let response = match fault {
         None => next.run(request).await,
         Some((status, after_apply)) => {
             if after_apply {
@@ -173,6 +226,11 @@ pub async fn behave(State(common): State<Arc<Common>>, request: Request, next: N
             response
         }
     };
+    stamp_date(&common, response)
+}
+
+/// Sets the `Date` header from the simulator's clock.
+fn stamp_date(common: &Common, mut response: Response) -> Response {
     if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(common.clock.now())) {
         response.headers_mut().insert(header::DATE, date);
     }
@@ -267,5 +325,103 @@ impl Drop for SimServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::routing::get;
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// A server whose one endpoint holds every request until `release` is sent.
+    async fn held_server(behaviour: Behaviour) -> (SimServer, Arc<Common>, watch::Sender<bool>) {
+        let (release, held) = watch::channel(false);
+        let router = Router::new().route(
+            "/",
+            get(move || {
+                let mut held = held.clone();
+                async move {
+                    let _ = held.wait_for(|released| *released).await;
+                    "done"
+                }
+            }),
+        );
+        let common = Common::new(behaviour);
+        let server = SimServer::start(0, router, Arc::clone(&common))
+            .await
+            .unwrap();
+        (server, common, release)
+    }
+
+    #[tokio::test]
+    async fn requests_over_capacity_get_429_without_retry_after() {
+        let (server, common, release) = held_server(Behaviour {
+            capacity: Some(2),
+            ..Behaviour::default()
+        })
+        .await;
+        let http = reqwest::Client::new();
+        let url = server.url();
+        let held: Vec<_> = (0..2)
+            .map(|_| tokio::spawn(http.get(&url).send()))
+            .collect();
+        while common.peak_in_flight() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for _ in 0..3 {
+            let response = http.get(&url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert!(response.headers().get(header::RETRY_AFTER).is_none());
+            assert!(response.headers().get(header::DATE).is_some());
+        }
+        assert_eq!(common.rejected(), 3);
+        release.send(true).unwrap();
+        for request in held {
+            assert_eq!(request.await.unwrap().unwrap().status(), StatusCode::OK);
+        }
+        // Room again once the requests in flight are done.
+        assert_eq!(
+            http.get(&url).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(common.rejected(), 3);
+        assert_eq!(
+            common.requests().len(),
+            6,
+            "rejected requests are logged too"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_capacity_means_no_limit_and_latency_is_added() {
+        let (server, common, release) = held_server(Behaviour {
+            latency: Duration::from_millis(60),
+            ..Behaviour::default()
+        })
+        .await;
+        release.send(true).unwrap();
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        let requests: Vec<_> = (0..20)
+            .map(|_| tokio::spawn(http.get(server.url()).send()))
+            .collect();
+        for request in requests {
+            assert_eq!(request.await.unwrap().unwrap().status(), StatusCode::OK);
+        }
+        assert!(started.elapsed() >= Duration::from_millis(60));
+        assert_eq!(common.rejected(), 0);
+
+        // The capacity can be set on a running simulator.
+        common.set_behaviour(Behaviour {
+            capacity: Some(0),
+            ..Behaviour::default()
+        });
+        let response = http.get(server.url()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(common.rejected(), 1);
     }
 }

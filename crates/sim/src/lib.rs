@@ -19,6 +19,9 @@
 //! - [`inhouse`]: no vendor's product: Acme Directory, the fictional in-house system
 //!   that `connectors/example` talks to.
 //!
+//! [`recorder`] is no simulator: a fake that answers canned replies and records
+//! requests whole, for golden tests against the vendors' documented samples.
+//!
 //! Start one inside a tokio runtime and point a target's `url` at
 //! [`SimServer::url`]. The `rekey-sim` binary runs them from the command line.
 
@@ -31,6 +34,7 @@ pub mod broadworks;
 pub mod common;
 pub mod inhouse;
 pub mod oracle;
+pub mod recorder;
 pub mod smartermail;
 
 pub use common::{Behaviour, Faults, LoggedRequest, SimClock, SimServer};

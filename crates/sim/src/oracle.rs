@@ -14,7 +14,9 @@
 //!   a password the identity domain's [`OraclePolicy`] refuses fails it with `500`
 //!   "...Underlying Identity Management System threw an error...". Either way
 //!   nothing changes. Otherwise every password is set at once, `true` e-mails the
-//!   users, and the reply is the users' `User` objects.
+//!   users, and the reply is, as documented (seed 002, vendor-apis.md §5), a
+//!   single `User` object (the batch's first user), or with
+//!   [`ManualResetReply::Array`] an array of every user's.
 //! - `PUT user/auto-reset-pwd` (JSON array of loginIds): one unknown id fails the
 //!   batch with `400`; otherwise a map `{loginId: message}`, empty for a user given
 //!   a random password (e-mailed to them), a message for a disabled account, which
@@ -76,6 +78,17 @@ impl OraclePolicy {
     }
 }
 
+/// The body of a successful `manual-reset-pwd`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ManualResetReply {
+    /// One `User` object, as the documentation's 200 response says (the batch's
+    /// first user).
+    #[default]
+    Object,
+    /// An array of every user's `User` object.
+    Array,
+}
+
 /// How to set up the simulated tenant.
 #[derive(Debug, Clone)]
 pub struct OracleConfig {
@@ -91,6 +104,8 @@ pub struct OracleConfig {
     /// Accept a plain string as `password` in manual-reset-pwd (Jackson binds a
     /// string to `char[]` too [INF]); by default only the documented array is.
     pub accept_plain_password: bool,
+    /// The body of a successful manual-reset-pwd.
+    pub manual_reset_reply: ManualResetReply,
     /// Login ids of accounts that start disabled.
     pub disabled: Vec<String>,
     /// Login ids of accounts that start locked.
@@ -109,6 +124,7 @@ impl Default for OracleConfig {
             users: 10,
             policy: OraclePolicy::default(),
             accept_plain_password: false,
+            manual_reset_reply: ManualResetReply::default(),
             disabled: Vec::new(),
             locked: Vec::new(),
             behaviour: Behaviour::default(),

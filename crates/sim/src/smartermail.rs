@@ -13,6 +13,9 @@
 //!   gets "User does not exist.".
 //! - A missing, unknown or expired bearer token → 401; a plain user's token on a
 //!   domain endpoint → 403; a body that is not JSON where JSON is expected → 415.
+//! - Field names in JSON and form bodies are bound without regard to case
+//!   (`{"Username":..}` works), as the real server's .NET model binding does
+//!   (vendor-apis.md §5).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -26,44 +29,19 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use self::policy::SmarterMailPolicy;
 use crate::common::{
     Behaviour, Common, SimServer, bearer, has_content_type, json_response, lock, new_token,
 };
 
-/// The password rules the simulated domain enforces.
-#[derive(Debug, Clone)]
-pub struct SmarterMailPolicy {
-    /// Shortest accepted password.
-    pub min_length: usize,
-    /// Needs an upper-case letter.
-    pub require_upper: bool,
-    /// Needs a lower-case letter.
-    pub require_lower: bool,
-    /// Needs a digit.
-    pub require_number: bool,
-    /// Needs a symbol.
-    pub require_symbol: bool,
-    /// May not contain the user name.
-    pub not_username: bool,
-}
+mod bodies;
+mod policy;
 
-impl Default for SmarterMailPolicy {
-    fn default() -> Self {
-        SmarterMailPolicy {
-            min_length: 8,
-            require_upper: true,
-            require_lower: true,
-            require_number: true,
-            require_symbol: false,
-            not_username: true,
-        }
-    }
-}
+use self::bodies::{credentials, field, string_field};
 
 /// How to set up the simulated server.
 #[derive(Debug, Clone)]
@@ -318,44 +296,15 @@ fn envelope(success: bool, message: Option<&str>, code: u16) -> Value {
     json!({ "success": success, "resultCode": code, "message": message, "debugInfo": null })
 }
 
-fn unsupported_media() -> Response {
+pub(super) fn unsupported_media() -> Response {
     json_response(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         json!({ "message": "Unsupported Media Type: send application/json" }),
     )
 }
 
-fn bad_request(message: &str) -> Response {
+pub(super) fn bad_request(message: &str) -> Response {
     json_response(StatusCode::BAD_REQUEST, json!({ "message": message }))
-}
-
-#[derive(Deserialize)]
-struct Credentials {
-    username: String,
-    password: String,
-}
-
-/// Reads `{username, password}` from a JSON or form body.
-fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Response> {
-    if has_content_type(headers, "application/json") {
-        serde_json::from_slice(body).map_err(|_| bad_request("The request body is not valid JSON."))
-    } else if has_content_type(headers, "application/x-www-form-urlencoded") {
-        let mut username = None;
-        let mut password = None;
-        for (key, value) in url::form_urlencoded::parse(body) {
-            match key.as_ref() {
-                "username" => username = Some(value.into_owned()),
-                "password" => password = Some(value.into_owned()),
-                _ => {}
-            }
-        }
-        match (username, password) {
-            (Some(username), Some(password)) => Ok(Credentials { username, password }),
-            _ => Err(bad_request("username and password are required.")),
-        }
-    } else {
-        Err(unsupported_media())
-    }
 }
 
 impl Shared {
@@ -431,56 +380,6 @@ impl Shared {
             }
         }
     }
-
-    fn policy_violation(&self, mailbox: &Mailbox, password: &str) -> Option<String> {
-        let policy = &self.config.policy;
-        let count = password.chars().count();
-        if count < policy.min_length {
-            return Some(format!(
-                "Password does not meet the requirements: it must be at least {} characters long.",
-                policy.min_length
-            ));
-        }
-        let checks = [
-            (
-                policy.require_upper,
-                password.chars().any(char::is_uppercase),
-                "a capital letter",
-            ),
-            (
-                policy.require_lower,
-                password.chars().any(char::is_lowercase),
-                "a lower-case letter",
-            ),
-            (
-                policy.require_number,
-                password.chars().any(|c| c.is_ascii_digit()),
-                "a number",
-            ),
-            (
-                policy.require_symbol,
-                password.chars().any(|c| !c.is_alphanumeric()),
-                "a symbol",
-            ),
-        ];
-        for (required, present, what) in checks {
-            if required && !present {
-                return Some(format!(
-                    "Password does not meet the requirements: it must contain {what}."
-                ));
-            }
-        }
-        if policy.not_username
-            && password
-                .to_lowercase()
-                .contains(&mailbox.user_name.to_lowercase())
-        {
-            return Some(
-                "Password does not meet the requirements: it may not contain the user name.".into(),
-            );
-        }
-        None
-    }
 }
 
 async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -550,17 +449,17 @@ async fn refresh(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     if !has_content_type(&headers, "application/json") {
         return unsupported_media();
     }
-    #[derive(Deserialize)]
-    struct RefreshBody {
-        token: String,
-    }
-    let Ok(request) = serde_json::from_slice::<RefreshBody>(&body) else {
+    let token = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(object)) => string_field(&object, "token"),
+        _ => None,
+    };
+    let Some(token) = token else {
         return bad_request("token is required.");
     };
     let mut inner = lock(&shared.inner);
     let now = shared.common.clock.now();
     // Rotation: a refresh token works once.
-    match inner.refresh.remove(&request.token) {
+    match inner.refresh.remove(&token) {
         Some(old) if old.expires > now => {
             inner.refreshes += 1;
             let is_impersonating = matches!(old.principal, Principal::Impersonation { .. });
@@ -677,13 +576,13 @@ async fn post_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
     if !has_content_type(&headers, "application/json") {
         return unsupported_media();
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("The request body is not valid JSON.");
     };
-    let Some(email) = request.get("email").and_then(Value::as_str) else {
+    let Some(email) = field(&request, "email").and_then(Value::as_str) else {
         return bad_request("email is required.");
     };
-    let Some(user_data) = request.get("userData").and_then(Value::as_object) else {
+    let Some(user_data) = field(&request, "userData").and_then(Value::as_object) else {
         return bad_request("userData is required.");
     };
     let key = email.to_lowercase();
@@ -694,11 +593,11 @@ async fn post_user(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         );
     };
     // A partial merge: only the fields sent change. The simulator models the password.
-    if let Some(password) = user_data.get("password") {
+    if let Some(password) = field(user_data, "password") {
         let Some(password) = password.as_str() else {
             return bad_request("userData.password must be a string.");
         };
-        if let Some(violation) = shared.policy_violation(&mailbox, password) {
+        if let Some(violation) = shared.config.policy.violation(&mailbox.user_name, password) {
             return json_response(StatusCode::OK, envelope(false, Some(&violation), 400));
         }
         let mailbox = inner.mailboxes.get_mut(&key).expect("looked up above");

@@ -1,8 +1,10 @@
 //! `rekey check [TARGET...]`.
 
-use super::target_failure;
+use std::io::Write as _;
+
+use super::open_state;
 use crate::exit::{CommandResult, Exit, Failure};
-use crate::target::{Context, Target};
+use crate::target::{Context, Target, target_error};
 
 pub async fn run(context: &Context, names: &[String]) -> CommandResult {
     let names: Vec<String> = if names.is_empty() {
@@ -16,34 +18,31 @@ pub async fn run(context: &Context, names: &[String]) -> CommandResult {
             context.config.path.display()
         )));
     }
+    let (state, _journal) = open_state(context).await?;
     // Every target is opened before any is contacted, so a config error costs nothing.
     let targets = names
         .iter()
-        .map(|name| Target::open(context, name))
+        .map(|name| Target::open(context, &state, name))
         .collect::<anyhow::Result<Vec<_>>>()
         .map_err(Failure::usage)?;
-    let mut failed = None;
+    let mut failed = Vec::new();
     for target in &targets {
-        match target.connector.check().await {
-            Ok(report) => {
-                let detail = if report.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", report.detail)
-                };
-                println!("{}: ok{detail}", target.name());
-            }
+        let line = match target.connector.check().await {
+            Ok(report) if report.detail.is_empty() => format!("{}: ok", target.name()),
+            Ok(report) => format!("{}: ok ({})", target.name(), report.detail),
             Err(error) => {
-                println!("{}: FAILED: {error}", target.name());
-                failed = Some(target_failure(target.name(), "check", error));
+                let line = format!("{}: FAILED: {error}", target.name());
+                failed.push(target_error(target.name(), "authenticating", error));
+                line
             }
-        }
+        };
+        let _ = writeln!(std::io::stdout(), "{line}");
     }
-    match failed {
-        Some(failure) if targets.len() == 1 => Err(failure),
-        Some(_) => Err(Failure::stopped(anyhow::anyhow!(
-            "some targets failed their check"
+    match failed.len() {
+        0 => Ok(Exit::Success),
+        1 => Err(Failure::usage(failed.remove(0))),
+        n => Err(Failure::usage(anyhow::anyhow!(
+            "{n} targets failed their check"
         ))),
-        None => Ok(Exit::Success),
     }
 }

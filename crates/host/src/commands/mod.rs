@@ -1,50 +1,87 @@
-//! One module per command.
+//! One module per command. Commands parse, build or load what they work on, and
+//! hand jobs to the [runner](crate::job::Runner).
 
 mod check;
 mod connectors;
-mod job;
 mod jobs;
 mod reset;
 mod resume;
-mod signals;
 mod users;
 
-use rekey_api::{ConnectorError, ErrorKind};
+use anyhow::anyhow;
 use tracing::level_filters::LevelFilter;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::exit::{CommandResult, Failure, UsageContext};
+use crate::exit::{CommandResult, Exit, Failure, UsageContext};
 use crate::ffi::LoadOptions;
+use crate::interrupts::Interrupts;
+use crate::journal::Journal;
 use crate::plugins::PluginPath;
-use crate::target::Context;
+use crate::state::StateDir;
+use crate::target::{Context, default_state_root};
 
 /// Runs the command the command line asks for.
 pub async fn run(cli: &Cli) -> CommandResult {
+    let interrupts = Interrupts::watch();
+    let quiet = cli.quiet;
     match &cli.command {
         Command::Connectors { show } => connectors::run(cli, show.as_ref()),
-        Command::Check { targets } => check::run(&context(cli)?, targets).await,
-        Command::Users { target, format } => users::run(&context(cli)?, target, *format).await,
-        Command::Reset(args) => reset::run(&context(cli)?, args, cli.quiet).await,
-        Command::Resume { job } => resume::run(&context(cli)?, job, cli.quiet).await,
-        Command::Jobs => jobs::list(&journal(cli)?).await,
-        Command::Report { job } => jobs::report(&journal(cli)?, job).await,
+        Command::Check { targets } => {
+            interruptible(&interrupts, check::run(&context(cli)?, targets)).await
+        }
+        Command::Users { target, format } => {
+            interruptible(&interrupts, users::run(&context(cli)?, target, *format)).await
+        }
+        Command::Reset(args) => reset::run(&context(cli)?, args, quiet, interrupts).await,
+        Command::Resume { job } => resume::resume(&context(cli)?, job, quiet, interrupts).await,
+        Command::Discard { job, yes } => {
+            resume::discard(&context(cli)?, job, *yes, interrupts).await
+        }
+        Command::Jobs => {
+            let (state, journal) = journal(cli).await?;
+            interruptible(&interrupts, jobs::list(&state, &journal)).await
+        }
+        Command::Report { job } => {
+            let (_, journal) = journal(cli).await?;
+            interruptible(&interrupts, jobs::report(&journal, job)).await
+        }
     }
 }
 
-/// The journal of the config's state directory (the config is optional here).
-fn journal(cli: &Cli) -> CommandResult<crate::journal::Journal> {
-    let state_dir = match optional_config(cli)? {
+/// Runs a command that changes nothing, unless the operator interrupts it first.
+async fn interruptible(
+    interrupts: &Interrupts,
+    command: impl Future<Output = CommandResult>,
+) -> CommandResult {
+    tokio::select! {
+        result = command => result,
+        () = interrupts.reached(1) => Err(Failure::usage(anyhow!("interrupted: nothing was changed"))),
+    }
+}
+
+/// The state directory and journal of the config (which is optional here).
+async fn journal(cli: &Cli) -> CommandResult<(StateDir, Journal)> {
+    let state = match optional_config(cli)? {
         Some(config) => Context {
             plugins: PluginPath::new(&config.plugin_path),
             config,
             load: load_options(),
         }
-        .state_root(),
-        None => crate::target::default_state_root(),
+        .state(),
+        None => default_state_root().and_then(|root| StateDir::open(&root)),
     }
     .map_err(Failure::usage)?;
-    crate::journal::Journal::open(&state_dir).map_err(Failure::usage)
+    let journal = Journal::open(&state).await.map_err(Failure::usage)?;
+    Ok((state, journal))
+}
+
+/// Opens the state directory and its journal, which finishes any erasure a crash
+/// left undone.
+async fn open_state(context: &Context) -> CommandResult<(StateDir, Journal)> {
+    let state = context.state().map_err(Failure::usage)?;
+    let journal = Journal::open(&state).await.map_err(Failure::usage)?;
+    Ok((state, journal))
 }
 
 /// How connector libraries are started: two runtime threads each, logging at the
@@ -78,20 +115,15 @@ fn optional_config(cli: &Cli) -> CommandResult<Option<Config>> {
     }
 }
 
-/// Maps a connector's failure to talk to its target onto an exit code: its
-/// settings are a config error (2); anything else means the target cannot be
-/// worked with now (3).
-fn target_failure(target: &str, what: &str, error: ConnectorError) -> Failure {
-    let explanation = match error.kind {
-        ErrorKind::AuthRefused => "authentication refused",
-        ErrorKind::Transient | ErrorKind::RateLimited => "target unreachable",
-        _ => "failed",
-    };
-    let error =
-        anyhow::Error::new(error).context(format!("target `{target}`: {what}: {explanation}"));
-    match error.downcast_ref::<ConnectorError>().map(|e| e.kind) {
-        Some(ErrorKind::InvalidSettings | ErrorKind::Unsupported) => Failure::usage(error),
-        _ => Failure::stopped(error),
+/// Output to standard output that ends quietly when the reader goes away
+/// (`rekey users T | head`): a closed pipe is not an error.
+fn output_written(result: std::io::Result<()>) -> CommandResult {
+    match result {
+        Ok(()) => Ok(Exit::Success),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
+        Err(error) => Err(Failure::stopped(
+            anyhow::Error::new(error).context("cannot write to standard output"),
+        )),
     }
 }
 

@@ -5,13 +5,14 @@ use std::io::Write;
 use anyhow::anyhow;
 use rekey_api::Capability;
 
-use super::target_failure;
+use super::{open_state, output_written};
 use crate::cli::UsersFormat;
-use crate::exit::{CommandResult, Exit, Failure};
-use crate::target::{Context, Target};
+use crate::exit::{CommandResult, Failure};
+use crate::target::{Context, Target, target_error};
 
 pub async fn run(context: &Context, name: &str, format: UsersFormat) -> CommandResult {
-    let target = Target::open(context, name).map_err(Failure::usage)?;
+    let (state, _journal) = open_state(context).await?;
+    let target = Target::open(context, &state, name).map_err(Failure::usage)?;
     if !target.metadata().has(Capability::ListUsers) {
         return Err(Failure::usage(anyhow!(
             "the {} connector of target `{name}` cannot list users",
@@ -22,7 +23,7 @@ pub async fn run(context: &Context, name: &str, format: UsersFormat) -> CommandR
         .connector
         .check()
         .await
-        .map_err(|e| target_failure(name, "authenticating", e))?;
+        .map_err(|e| Failure::usage(target_error(name, "authenticating", e)))?;
     let mut out = std::io::stdout().lock();
     let mut cursor = None;
     loop {
@@ -30,19 +31,20 @@ pub async fn run(context: &Context, name: &str, format: UsersFormat) -> CommandR
             .connector
             .list_users(cursor)
             .await
-            .map_err(|e| target_failure(name, "listing users", e))?;
+            .map_err(|e| Failure::usage(target_error(name, "listing users", e)))?;
         for user in &page.users {
             let line = match format {
                 UsersFormat::Text => user.id.clone(),
                 UsersFormat::Json => serde_json::to_string(user).map_err(Failure::stopped)?,
             };
-            writeln!(out, "{line}").map_err(Failure::stopped)?;
+            if let Err(error) = writeln!(out, "{line}") {
+                return output_written(Err(error));
+            }
         }
         match page.next {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
-    out.flush().map_err(Failure::stopped)?;
-    Ok(Exit::Success)
+    output_written(out.flush())
 }

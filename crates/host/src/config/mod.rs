@@ -13,7 +13,10 @@
 //! url = "https://mail.example.com"       # the rest is the connector's own
 //! password = { env = "SM_ADMIN_PASSWORD" }
 //!
-//! [targets.mail.policy]
+//! [targets.mail.passcode_policy]        # generator policy for passcodes
+//! length = 8
+//!
+//! [targets.mail.policy]                 # generator policy for passwords and sip
 //! length = 16
 //! ```
 
@@ -118,7 +121,14 @@ impl Config {
         let private = is_private(path)?;
         let table: toml::Table =
             toml::from_str(&text).map_err(|e| syntax_error(path, &text, &e))?;
-        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        // Paths in the config are relative to its directory, made absolute so that
+        // every message names a file unambiguously.
+        let dir = std::path::absolute(
+            path.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
+        .with_context(|| format!("cannot resolve the directory of {}", path.display()))?;
         let mut rekey = RekeySection::default();
         let mut targets = BTreeMap::new();
         for (key, value) in table {

@@ -6,23 +6,35 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use rekey_api::{Connector, ConnectorError};
+use serde::{Deserialize, Serialize};
 
 use super::retry::{RetryPolicy, retrying};
-use crate::journal::{Journal, PlanEntry};
 use crate::users_file::UsersFile;
 
 /// Users handed to the sink at once.
 const BATCH: usize = 1000;
 
 /// Who to reset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Selection {
     /// Ids given on the command line.
     Ids(Vec<String>),
-    /// A users file.
+    /// A users file (an absolute path once recorded in a job).
     File(PathBuf),
     /// Every account the connector lists.
     All,
+}
+
+/// A user to add to a job's plan.
+#[derive(Debug)]
+pub struct PlanEntry {
+    /// The id as given.
+    pub user: String,
+    /// The id as compared (case-folded where the connector says so).
+    pub key: String,
+    /// Why the user is set aside, if it is.
+    pub set_aside: Option<String>,
 }
 
 /// Where planned users go.
@@ -30,21 +42,6 @@ pub enum Selection {
 pub trait PlanSink: Send {
     /// Takes a batch of users, in order, and counts them.
     async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned>;
-}
-
-/// A job's plan in the journal.
-pub struct JournalPlan<'a> {
-    /// The journal.
-    pub journal: &'a Journal,
-    /// The job.
-    pub job: &'a str,
-}
-
-#[async_trait]
-impl PlanSink for JournalPlan<'_> {
-    async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
-        self.journal.plan(self.job, entries).await
-    }
 }
 
 /// How the plan came out.
@@ -196,14 +193,18 @@ async fn flush(
 pub struct PrintedPlan<W> {
     out: W,
     seen: HashSet<String>,
+    label: String,
 }
 
 impl<W: std::io::Write + Send> PrintedPlan<W> {
-    /// Prints to `out`.
-    pub fn new(out: W) -> Self {
+    /// Prints to `out`: `reset\tUSER` or `skip\tUSER\tREASON` a line, with
+    /// `LABEL\t` before the user when a label is given (the target, when a job has
+    /// several).
+    pub fn new(out: W, label: Option<&str>) -> Self {
         PrintedPlan {
             out,
             seen: HashSet::new(),
+            label: label.map_or_else(String::new, |l| format!("{l}\t")),
         }
     }
 }
@@ -217,10 +218,115 @@ impl<W: std::io::Write + Send> PlanSink for PrintedPlan<W> {
             planned.count(&entry, added);
             match (added, &entry.set_aside) {
                 (false, _) => {}
-                (true, None) => writeln!(self.out, "reset\t{}", entry.user)?,
-                (true, Some(reason)) => writeln!(self.out, "skip\t{}\t{reason}", entry.user)?,
+                (true, None) => writeln!(self.out, "reset\t{}{}", self.label, entry.user)?,
+                (true, Some(reason)) => {
+                    writeln!(self.out, "skip\t{}{}\t{reason}", self.label, entry.user)?
+                }
             }
         }
         Ok(planned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use rekey_api::{CheckReport, ResetRequest, UserEntry, UserOutcome, UserPage};
+
+    use super::*;
+
+    /// Lists three pages of users.
+    struct Lister;
+
+    #[async_trait]
+    impl Connector for Lister {
+        async fn check(&self) -> Result<CheckReport, ConnectorError> {
+            Ok(CheckReport::default())
+        }
+
+        async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
+            let page: usize = cursor.map_or(0, |c| c.parse().unwrap());
+            Ok(UserPage {
+                users: ["Ann@X", "bob@x", "Carol@x"]
+                    .iter()
+                    .map(|u| UserEntry::new(format!("{page}{u}")))
+                    .collect(),
+                next: (page < 2).then(|| (page + 1).to_string()),
+            })
+        }
+
+        async fn reset(&self, _: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+            unreachable!("planning never resets")
+        }
+    }
+
+    /// Keeps what it is given.
+    #[derive(Default)]
+    struct Kept(Vec<PlanEntry>);
+
+    #[async_trait]
+    impl PlanSink for Kept {
+        async fn add(&mut self, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
+            let mut planned = Planned::default();
+            for entry in entries {
+                let added = !self.0.iter().any(|e| e.key == entry.key);
+                planned.count(&entry, added);
+                if added {
+                    self.0.push(entry);
+                }
+            }
+            Ok(planned)
+        }
+    }
+
+    fn set_aside(kept: &Kept) -> Vec<(&str, &str)> {
+        kept.0
+            .iter()
+            .filter_map(|e| e.set_aside.as_deref().map(|why| (e.user.as_str(), why)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn excluded_users_and_the_own_account_are_set_aside() {
+        let exclude = ["  1bob@X ".to_owned(), "nobody".to_owned()];
+        let rules = Rules {
+            retry: RetryPolicy::default(),
+            exclude: &exclude,
+            own_account: Some("2carol@X"),
+            case_insensitive: true,
+        };
+        let mut kept = Kept::default();
+        let planned = plan(&Lister, &Selection::All, &rules, &mut kept)
+            .await
+            .unwrap();
+        assert_eq!((planned.selected, planned.set_aside), (7, 2));
+        assert_eq!(
+            set_aside(&kept),
+            [
+                ("1bob@x", "excluded"),
+                (
+                    "2Carol@x",
+                    "the account the connector logs in as; rekey never resets it"
+                )
+            ]
+        );
+
+        // Ids on the command line: the same rules, and case matters when the
+        // connector says so.
+        let rules = Rules {
+            case_insensitive: false,
+            own_account: None,
+            ..rules
+        };
+        let ids = ["a", "nobody", "NOBODY", "a"].map(String::from).to_vec();
+        let mut kept = Kept::default();
+        let planned = plan(&Lister, &Selection::Ids(ids), &rules, &mut kept)
+            .await
+            .unwrap();
+        assert_eq!(
+            (planned.selected, planned.set_aside, planned.repeated),
+            (2, 1, 1)
+        );
+        assert_eq!(set_aside(&kept), [("nobody", "excluded")]);
     }
 }

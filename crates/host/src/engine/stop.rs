@@ -1,4 +1,9 @@
 //! Why and whether a job must stop, shared by the workers and the signal handler.
+//!
+//! A job stops in two steps: once asked to stop, no further request is sent and
+//! requests in flight finish; once asked to abandon them (a second Ctrl-C, or the
+//! grace period after the first), requests in flight are dropped, leaving their
+//! users' outcomes unknown in the journal for `rekey resume`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -11,6 +16,7 @@ use tokio::sync::Notify;
 pub struct StopSignal {
     reason: Mutex<Option<String>>,
     interrupted: AtomicBool,
+    abandoned: AtomicBool,
     notify: Notify,
 }
 
@@ -29,6 +35,17 @@ impl StopSignal {
         self.interrupted.store(true, Ordering::SeqCst);
         self.stop("interrupted");
         self.notify.notify_waiters();
+    }
+
+    /// The operator will not wait for requests in flight (a second Ctrl-C).
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+        self.interrupt();
+    }
+
+    /// Whether requests in flight are to be abandoned now.
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
     }
 
     /// Why the job is stopping, if it is.
@@ -54,20 +71,23 @@ impl StopSignal {
 
     /// Waits until the job is asked to stop.
     pub async fn stopped(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.is_set() {
-                return;
-            }
-            notified.await;
-        }
+        self.until(Self::is_set).await;
     }
 
     /// Waits until the operator interrupts the job.
     pub async fn interrupted(&self) {
+        self.until(Self::is_interrupted).await;
+    }
+
+    /// Waits until requests in flight are to be abandoned.
+    pub async fn abandoned(&self) {
+        self.until(Self::is_abandoned).await;
+    }
+
+    async fn until(&self, condition: fn(&Self) -> bool) {
         loop {
             let notified = self.notify.notified();
-            if self.is_interrupted() {
+            if condition(self) {
                 return;
             }
             notified.await;

@@ -1,9 +1,9 @@
-//! Where a job's users and their outcomes live while it runs: the seam between the
-//! engine and the journal.
+//! The engine's port to durable storage: where a job's users and their outcomes
+//! live while it runs.
 //!
 //! The engine reads pending users in chunks, records each user's new password as an
 //! *intent* that must be durable before the request leaves, and records each
-//! outcome. [`Journal`](crate::journal::Journal) is the durable store;
+//! settled outcome. [`Journal`](crate::journal::Journal) is the durable store;
 //! [`MemoryStore`] keeps everything in memory (tests, and the benchmark baseline
 //! that measures what the journal costs).
 
@@ -25,7 +25,8 @@ pub enum UserState {
     Reset,
     /// The reset failed.
     Failed,
-    /// Never to be reset (excluded, or the connector's own account).
+    /// Never to be reset (excluded, the connector's own account, or not attempted
+    /// in a discarded job).
     SetAside,
 }
 
@@ -41,17 +42,33 @@ impl UserState {
         }
     }
 
-    /// The inverse of [`code`](Self::code); an unknown number reads as planned,
-    /// the state that loses nothing.
-    pub fn from_code(code: i64) -> UserState {
-        match code {
+    /// The inverse of [`code`](Self::code); `None` for a number no rekey writes.
+    pub fn from_code(code: i64) -> Option<UserState> {
+        Some(match code {
+            0 => UserState::Planned,
             1 => UserState::Sending,
             2 => UserState::Reset,
             3 => UserState::Failed,
             4 => UserState::SetAside,
-            _ => UserState::Planned,
-        }
+            _ => return None,
+        })
     }
+
+    /// Whether the user still has to be settled (planned, or sent with an unknown
+    /// outcome).
+    pub fn is_pending(self) -> bool {
+        matches!(self, UserState::Planned | UserState::Sending)
+    }
+}
+
+/// Which users of which job a store call is about: a job resets users on one or
+/// more targets, and the engine runs one target at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The job's id.
+    pub job: &'a str,
+    /// The target's name.
+    pub target: &'a str,
 }
 
 /// A user still to be reset (planned, or sending with an unknown outcome).
@@ -68,7 +85,7 @@ pub struct PendingUser {
 }
 
 /// A password about to be sent to a user.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Intent {
     /// The user's position.
     pub seq: i64,
@@ -76,28 +93,23 @@ pub struct Intent {
     pub password: Option<Secret>,
 }
 
-/// A user's settled outcome.
+/// A user as the job knows it: the journal's row, and the one event the engine
+/// emits when a user is settled. The results file is rendered from this alone,
+/// whether live or when a stopped job's results are rewritten.
 #[derive(Debug, Clone)]
-pub struct Settled {
-    /// The user's position.
+pub struct UserRecord {
+    /// Position in the job's selection.
     pub seq: i64,
-    /// [`UserState::Reset`] or [`UserState::Failed`].
+    /// The user id.
+    pub user: String,
+    /// Where the user stands.
     pub state: UserState,
-    /// What becomes of the journaled password.
-    pub password: PasswordUpdate,
+    /// The password to hand over: in effect, or possibly in effect. `None` when
+    /// rekey does not know one (never sent, definitely refused, or kept by the
+    /// vendor).
+    pub password: Option<Secret>,
     /// The vendor's message or the reason.
     pub detail: String,
-}
-
-/// What a settled outcome does to the password journaled with the intent.
-#[derive(Debug, Clone)]
-pub enum PasswordUpdate {
-    /// Keep it: it is in effect, or may be.
-    Keep,
-    /// Drop it: the reset definitely did not happen.
-    Clear,
-    /// Replace it with the value the vendor made and returned.
-    Set(Secret),
 }
 
 /// How many users of a job are in each state.
@@ -120,69 +132,89 @@ impl Counts {
     pub fn pending(&self) -> u64 {
         self.planned + self.sending
     }
+
+    /// Adds `n` users in `state`.
+    pub fn add(&mut self, state: UserState, n: u64) {
+        match state {
+            UserState::Planned => self.planned += n,
+            UserState::Sending => self.sending += n,
+            UserState::Reset => self.reset += n,
+            UserState::Failed => self.failed += n,
+            UserState::SetAside => self.set_aside += n,
+        }
+    }
 }
 
 /// The store the engine runs a job against.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Up to `limit` pending users of `job` after position `after`, in order.
+    /// Up to `limit` pending users of `scope` after position `after`, in order.
     async fn pending(
         &self,
-        job: &str,
+        scope: Scope<'_>,
         after: i64,
         limit: usize,
     ) -> anyhow::Result<Vec<PendingUser>>;
 
     /// Records new passwords; returns once they are durable. No request may leave
-    /// before.
-    async fn record_intents(&self, job: &str, intents: Vec<Intent>) -> anyhow::Result<()>;
+    /// before. Fails, recording nothing, if any of the users is no longer planned
+    /// (another process is running the job).
+    async fn record_intents(&self, scope: Scope<'_>, intents: Vec<Intent>) -> anyhow::Result<()>;
 
-    /// Records outcomes (durable by the next [`flush`](Self::flush)).
-    fn record_outcomes(&self, job: &str, outcomes: Vec<Settled>);
+    /// Records settled users (durable by the next [`flush`](Self::flush)). Only a
+    /// user that is still sending is updated.
+    fn record_outcomes(&self, scope: Scope<'_>, outcomes: Vec<UserRecord>);
 
     /// Waits until everything recorded so far is durable.
     async fn flush(&self) -> anyhow::Result<()>;
-
-    /// The job's users by state.
-    async fn counts(&self, job: &str) -> anyhow::Result<Counts>;
 }
 
-/// A [`JobStore`] in memory: nothing survives the process. For tests, and as the
-/// baseline when measuring the journal's cost.
+/// A [`JobStore`] in memory for one job and target: nothing survives the process.
+/// For tests, and as the baseline when measuring the journal's cost.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    users: Mutex<BTreeMap<i64, MemoryUser>>,
+    users: Mutex<BTreeMap<i64, UserRecord>>,
 }
 
-/// A user in a [`MemoryStore`]: id, state, password, detail.
-type MemoryUser = (String, UserState, Option<Secret>, String);
-
 impl MemoryStore {
-    /// A store holding `users` as planned (and `set_aside` as set aside), in order.
+    /// A store holding `users` as planned, in order.
     pub fn with_users(users: impl IntoIterator<Item = String>) -> Self {
         let store = MemoryStore::default();
         {
             let mut map = store.lock();
             for (seq, user) in users.into_iter().enumerate() {
+                let seq = seq as i64 + 1;
                 map.insert(
-                    seq as i64 + 1,
-                    (user, UserState::Planned, None, String::new()),
+                    seq,
+                    UserRecord {
+                        seq,
+                        user,
+                        state: UserState::Planned,
+                        password: None,
+                        detail: String::new(),
+                    },
                 );
             }
         }
         store
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, MemoryUser>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, UserRecord>> {
         self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A user's state, password and detail (tests).
-    pub fn user(&self, user: &str) -> Option<(UserState, Option<Secret>, String)> {
-        self.lock()
-            .values()
-            .find(|(u, ..)| u == user)
-            .map(|(_, state, password, detail)| (*state, password.clone(), detail.clone()))
+    /// A user's record (tests).
+    pub fn user(&self, user: &str) -> Option<UserRecord> {
+        self.lock().values().find(|u| u.user == user).cloned()
+    }
+
+    /// The users by state.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for user in self.lock().values() {
+            counts.add(user.state, 1);
+        }
+        counts
     }
 }
 
@@ -190,65 +222,53 @@ impl MemoryStore {
 impl JobStore for MemoryStore {
     async fn pending(
         &self,
-        _job: &str,
+        _scope: Scope<'_>,
         after: i64,
         limit: usize,
     ) -> anyhow::Result<Vec<PendingUser>> {
         Ok(self
             .lock()
             .range(after + 1..)
-            .filter(|(_, (_, state, ..))| matches!(state, UserState::Planned | UserState::Sending))
+            .filter(|(_, user)| user.state.is_pending())
             .take(limit)
-            .map(|(seq, (user, state, password, _))| PendingUser {
+            .map(|(seq, user)| PendingUser {
                 seq: *seq,
-                user: user.clone(),
-                state: *state,
-                password: password.clone(),
+                user: user.user.clone(),
+                state: user.state,
+                password: user.password.clone(),
             })
             .collect())
     }
 
-    async fn record_intents(&self, _job: &str, intents: Vec<Intent>) -> anyhow::Result<()> {
+    async fn record_intents(&self, _scope: Scope<'_>, intents: Vec<Intent>) -> anyhow::Result<()> {
         let mut users = self.lock();
+        if let Some(intent) = intents
+            .iter()
+            .find(|i| users.get(&i.seq).map(|u| u.state) != Some(UserState::Planned))
+        {
+            anyhow::bail!("user #{} is no longer planned", intent.seq);
+        }
         for intent in intents {
-            if let Some(entry) = users.get_mut(&intent.seq) {
-                entry.1 = UserState::Sending;
-                entry.2 = intent.password;
+            if let Some(user) = users.get_mut(&intent.seq) {
+                user.state = UserState::Sending;
+                user.password = intent.password;
             }
         }
         Ok(())
     }
 
-    fn record_outcomes(&self, _job: &str, outcomes: Vec<Settled>) {
+    fn record_outcomes(&self, _scope: Scope<'_>, outcomes: Vec<UserRecord>) {
         let mut users = self.lock();
         for outcome in outcomes {
-            if let Some(entry) = users.get_mut(&outcome.seq) {
-                entry.1 = outcome.state;
-                match outcome.password {
-                    PasswordUpdate::Keep => {}
-                    PasswordUpdate::Clear => entry.2 = None,
-                    PasswordUpdate::Set(password) => entry.2 = Some(password),
-                }
-                entry.3 = outcome.detail;
+            if let Some(user) = users.get_mut(&outcome.seq)
+                && user.state == UserState::Sending
+            {
+                *user = outcome;
             }
         }
     }
 
     async fn flush(&self) -> anyhow::Result<()> {
         Ok(())
-    }
-
-    async fn counts(&self, _job: &str) -> anyhow::Result<Counts> {
-        let mut counts = Counts::default();
-        for (_, state, ..) in self.lock().values() {
-            match state {
-                UserState::Planned => counts.planned += 1,
-                UserState::Sending => counts.sending += 1,
-                UserState::Reset => counts.reset += 1,
-                UserState::Failed => counts.failed += 1,
-                UserState::SetAside => counts.set_aside += 1,
-            }
-        }
-        Ok(counts)
     }
 }

@@ -1,210 +1,46 @@
 //! The journal: every job, durably, in an embedded SQLite database in the state
-//! directory (`journal.sqlite`; the directory is 0700, the files 0600).
+//! directory (`journal.sqlite`, private to its owner).
 //!
-//! A job row records what the job is (target, kind, options, results path) and how
-//! far it got; a row per user records its state and, while the job needs it, its new
-//! password. A password is committed with its user in state `sending` before the
-//! request that carries it leaves; the vendor's answer is committed after. Commits
-//! are grouped ([`writer`]) and the database runs in WAL mode with `synchronous =
-//! FULL`, so the journal survives a crash or power loss without capping throughput.
-//! Once a job is complete and its results file durably written, its passwords are
-//! erased (with `secure_delete`, a `VACUUM` and a truncating checkpoint, so no copy
-//! lingers in free pages or the WAL) and only outcomes remain.
+//! A job row records the job's [definition](crate::definition) and how far it got; a
+//! row per user and target records the user's state and, while the job needs it,
+//! its new password. A password is committed with its user in state `sending`
+//! before the request that carries it leaves; the vendor's answer is committed
+//! after. Commits are grouped ([`writer`]) and the database runs in WAL mode with
+//! `synchronous = FULL` for every write a caller waits on, so the journal survives
+//! a crash or power loss without capping throughput.
+//!
+//! A job's end is ordered so that a crash at any point leaves either its passwords
+//! (to resume with) or none: its results file is made durable first; then one
+//! transaction erases its passwords, marks it finished and records that the
+//! journal's files must be scrubbed; then a `VACUUM` and a truncating checkpoint
+//! remove every copy from free pages and the write-ahead log. Whatever a crash
+//! leaves undone is finished by the next rekey command that opens the journal.
+//!
+//! The journal implements the engine's ports: [`JobStore`](crate::engine::JobStore)
+//! for running a job and [`PlanSink`](crate::engine::PlanSink) for planning one.
 
+mod erase;
+mod jobs;
+mod schema;
+mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow, bail};
-use async_trait::async_trait;
-use rekey_api::Secret;
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+use anyhow::Context as _;
+use rusqlite::Connection;
 
+pub use self::erase::Closing;
+pub use self::jobs::{JobRecord, JobState, OpenJob};
+pub use self::users::JournalPlan;
 use self::writer::Writer;
-use crate::engine::plan::Planned;
-use crate::engine::store::{
-    Counts, Intent, JobStore, PasswordUpdate, PendingUser, Settled, UserState,
-};
-use crate::target::ensure_private_dir;
+use crate::state::StateDir;
 
 /// The journal file's name in the state directory.
 pub const FILE_NAME: &str = "journal.sqlite";
 
-/// The schema version this rekey writes.
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS jobs (
-    id          TEXT PRIMARY KEY,
-    target      TEXT NOT NULL,
-    connector   TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    options     TEXT NOT NULL,
-    started     TEXT NOT NULL,
-    updated     TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    stop_reason TEXT,
-    known_value TEXT
-);
--- A job's users in selection order: `id` grows with every user planned, so a job's
--- users sort by it. Updates go by `id` and touch no index.
-CREATE TABLE IF NOT EXISTS users (
-    id       INTEGER PRIMARY KEY,
-    job      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    user     TEXT NOT NULL,
-    user_key TEXT NOT NULL,
-    state    INTEGER NOT NULL,
-    password TEXT,
-    detail   TEXT,
-    UNIQUE (job, user_key)
-);
-CREATE INDEX IF NOT EXISTS users_by_job ON users (job, id);
-";
-
-/// Where a job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    /// Its users are being resolved; nothing has been sent.
-    Planning,
-    /// Resetting.
-    Running,
-    /// Stopped early (interrupted, target unreachable, authentication refused,
-    /// quota spent); `rekey resume` finishes it.
-    Stopped,
-    /// Every user settled; results delivered.
-    Finished,
-}
-
-impl JobState {
-    /// The name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Planning => "planning",
-            JobState::Running => "running",
-            JobState::Stopped => "stopped",
-            JobState::Finished => "finished",
-        }
-    }
-
-    fn parse(text: &str) -> JobState {
-        match text {
-            "planning" => JobState::Planning,
-            "running" => JobState::Running,
-            "finished" => JobState::Finished,
-            _ => JobState::Stopped,
-        }
-    }
-}
-
-/// Who a job selected, as recorded to re-resolve it if planning was interrupted.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SelectionRecord {
-    /// Ids from the command line.
-    Ids(Vec<String>),
-    /// A users file (absolute path).
-    File(PathBuf),
-    /// Every account the connector lists.
-    All,
-}
-
-/// Where a job's passwords come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceRecord {
-    /// Generated by rekey from the target's policy.
-    Generate,
-    /// One known value (kept in the job row until the job completes).
-    Known,
-    /// Values fetched from the vendor.
-    VendorValues,
-    /// Made and set by the vendor.
-    VendorInPlace,
-}
-
-/// A job's options, as given when it started.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobOptions {
-    /// Who.
-    pub selection: SelectionRecord,
-    /// `--exclude` ids.
-    pub exclude: Vec<String>,
-    /// Where passwords come from.
-    pub source: SourceRecord,
-    /// Parallel requests.
-    pub concurrency: u32,
-    /// The results file (absolute), or `None` for standard output.
-    pub out: Option<PathBuf>,
-    /// `csv` or `jsonl`.
-    pub format: String,
-}
-
-/// A job to record.
-#[derive(Debug)]
-pub struct NewJob {
-    /// Its id.
-    pub id: String,
-    /// The target's name.
-    pub target: String,
-    /// The connector's name.
-    pub connector: String,
-    /// The credential kind.
-    pub kind: String,
-    /// Its options.
-    pub options: JobOptions,
-    /// The one known value, if the job has one.
-    pub known_value: Option<Secret>,
-}
-
-/// A recorded job.
-#[derive(Debug, Clone)]
-pub struct JobRecord {
-    /// Its id.
-    pub id: String,
-    /// The target's name.
-    pub target: String,
-    /// The connector's name.
-    pub connector: String,
-    /// The credential kind.
-    pub kind: String,
-    /// Its options.
-    pub options: JobOptions,
-    /// When it started (UTC, RFC 3339).
-    pub started: String,
-    /// Where it stands.
-    pub state: JobState,
-    /// Why it stopped, if it did.
-    pub stop_reason: Option<String>,
-    /// Its users by state.
-    pub counts: Counts,
-}
-
-/// A user to add to a job's plan.
-#[derive(Debug)]
-pub struct PlanEntry {
-    /// The id as given.
-    pub user: String,
-    /// The id as compared (case-folded where the connector says so).
-    pub key: String,
-    /// Why the user is set aside, if it is.
-    pub set_aside: Option<String>,
-}
-
-/// A user's row.
-#[derive(Debug, Clone)]
-pub struct UserRecord {
-    /// Position in the selection.
-    pub seq: i64,
-    /// The id.
-    pub user: String,
-    /// Its state.
-    pub state: UserState,
-    /// Its password, while the journal keeps it.
-    pub password: Option<Secret>,
-    /// The vendor's message or the reason.
-    pub detail: Option<String>,
-}
+/// How long an operation waits for another rekey that holds the journal.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The journal of one state directory.
 pub struct Journal {
@@ -213,35 +49,27 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal in `state_dir`.
-    pub fn open(state_dir: &Path) -> anyhow::Result<Journal> {
-        ensure_private_dir(state_dir)?;
-        let path = state_dir.join(FILE_NAME);
+    /// Opens (creating if needed) the journal in `state`, and finishes any erasure a
+    /// crash left undone.
+    pub async fn open(state: &StateDir) -> anyhow::Result<Journal> {
+        let path = state.path().join(FILE_NAME);
         create_private_file(&path)?;
-        let connection = Connection::open(&path)
+        let mut connection = Connection::open(&path)
             .with_context(|| format!("cannot open the journal {}", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(30))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| connection.pragma_update(None, "synchronous", "FULL"))
             .and_then(|()| connection.pragma_update(None, "secure_delete", "ON"))
             .and_then(|()| connection.pragma_update(None, "foreign_keys", "ON"))
             .with_context(|| format!("cannot set up the journal {}", path.display()))?;
-        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if version > SCHEMA_VERSION {
-            bail!(
-                "the journal {} was written by a newer rekey (schema {version}); use that rekey, or another state_dir",
-                path.display()
-            );
-        }
-        connection
-            .execute_batch(SCHEMA)
-            .and_then(|()| connection.pragma_update(None, "user_version", SCHEMA_VERSION))
-            .with_context(|| format!("cannot set up the journal {}", path.display()))?;
-        Ok(Journal {
+        schema::set_up(&mut connection, &path.display().to_string())?;
+        let journal = Journal {
             path,
             writer: Writer::start(connection),
-        })
+        };
+        journal.finish_pending_work().await;
+        Ok(journal)
     }
 
     /// The journal's file.
@@ -249,385 +77,11 @@ impl Journal {
         &self.path
     }
 
-    /// Records a new job (durably).
-    pub async fn create_job(&self, job: NewJob) -> anyhow::Result<()> {
-        let options = serde_json::to_string(&job.options)?;
-        self.writer
-            .call(move |tx| {
-                let now = now();
-                tx.execute(
-                    "INSERT INTO jobs (id, target, connector, kind, options, started, updated, state, known_value)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'planning', ?7)",
-                    params![
-                        job.id,
-                        job.target,
-                        job.connector,
-                        job.kind,
-                        options,
-                        now,
-                        job.known_value.as_ref().map(Secret::expose)
-                    ],
-                )
-                .map(drop)
-            })
-            .await
+    /// How many of this process's commits were synced to disk (what a job's
+    /// durability costs; logged at debug level).
+    pub fn synced_commits(&self) -> usize {
+        self.writer.synced_commits()
     }
-
-    /// Adds users to a job's plan, in order, and counts them; users already in it
-    /// (duplicates, or users planned before an interruption) count as repeated.
-    pub async fn plan(&self, job: &str, entries: Vec<PlanEntry>) -> anyhow::Result<Planned> {
-        let job = job.to_owned();
-        self.writer
-            .call(move |tx| {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO users (job, user, user_key, state, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                let mut planned = Planned::default();
-                for entry in entries {
-                    let state = if entry.set_aside.is_some() {
-                        UserState::SetAside
-                    } else {
-                        UserState::Planned
-                    };
-                    let added = insert.execute(params![job, entry.user, entry.key, state.code(), entry.set_aside])?;
-                    planned.count(&entry, added > 0);
-                }
-                Ok(planned)
-            })
-            .await
-    }
-
-    /// Sets a job's state (and stop reason).
-    pub async fn set_state(
-        &self,
-        job: &str,
-        state: JobState,
-        reason: Option<String>,
-    ) -> anyhow::Result<()> {
-        let job = job.to_owned();
-        self.writer
-            .call(move |tx| {
-                tx.execute(
-                    "UPDATE jobs SET state = ?2, stop_reason = ?3, updated = ?4 WHERE id = ?1",
-                    params![job, state.as_str(), reason, now()],
-                )
-                .map(drop)
-            })
-            .await
-    }
-
-    /// Forgets a job entirely (one that was never confirmed).
-    pub async fn delete_job(&self, job: &str) -> anyhow::Result<()> {
-        let job = job.to_owned();
-        self.writer
-            .call(move |tx| {
-                tx.execute("DELETE FROM users WHERE job = ?1", params![job])?;
-                tx.execute("DELETE FROM jobs WHERE id = ?1", params![job])
-                    .map(drop)
-            })
-            .await
-    }
-
-    /// The job with id `id`, or the only one whose id starts with it.
-    pub async fn job(&self, id: &str) -> anyhow::Result<JobRecord> {
-        let prefix = id.to_owned();
-        let ids: Vec<String> = self
-            .writer
-            .read(move |tx| {
-                let mut query = tx.prepare("SELECT id FROM jobs WHERE id = ?1 OR substr(id, 1, length(?1)) = ?1 ORDER BY id")?;
-                let ids = query.query_map(params![prefix], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
-                Ok(ids)
-            })
-            .await?;
-        let id = match ids.as_slice() {
-            [] => bail!(
-                "no job `{id}` in the journal {}; `rekey jobs` lists them",
-                self.path.display()
-            ),
-            [one] => one.clone(),
-            many if many.iter().any(|m| m == id) => id.to_owned(),
-            many => bail!("`{id}` names {} jobs; give more of the id", many.len()),
-        };
-        let mut jobs = self.load_jobs(Some(id)).await?;
-        jobs.pop()
-            .ok_or_else(|| anyhow!("job vanished from the journal"))
-    }
-
-    /// Every job, newest first.
-    pub async fn jobs(&self) -> anyhow::Result<Vec<JobRecord>> {
-        self.load_jobs(None).await
-    }
-
-    async fn load_jobs(&self, only: Option<String>) -> anyhow::Result<Vec<JobRecord>> {
-        let rows = self
-            .writer
-            .read(move |tx| {
-                let mut query = tx.prepare(
-                    "SELECT id, target, connector, kind, options, started, state, stop_reason FROM jobs
-                     WHERE ?1 IS NULL OR id = ?1 ORDER BY started DESC, id DESC",
-                )?;
-                let jobs = query
-                    .query_map(params![only], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, String>(4)?,
-                            row.get::<_, String>(5)?,
-                            row.get::<_, String>(6)?,
-                            row.get::<_, Option<String>>(7)?,
-                        ))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut with_counts = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    let counts = count_users(tx, &job.0)?;
-                    with_counts.push((job, counts));
-                }
-                Ok(with_counts)
-            })
-            .await?;
-        rows.into_iter()
-            .map(
-                |((id, target, connector, kind, options, started, state, stop_reason), counts)| {
-                    let options = serde_json::from_str(&options).with_context(|| {
-                        format!("job {id} has unreadable options in the journal")
-                    })?;
-                    Ok(JobRecord {
-                        id,
-                        target,
-                        connector,
-                        kind,
-                        options,
-                        started,
-                        state: JobState::parse(&state),
-                        stop_reason,
-                        counts,
-                    })
-                },
-            )
-            .collect()
-    }
-
-    /// The job's one known value, while the journal keeps it.
-    pub async fn known_value(&self, job: &str) -> anyhow::Result<Option<Secret>> {
-        let job = job.to_owned();
-        self.writer
-            .read(move |tx| {
-                tx.query_row(
-                    "SELECT known_value FROM jobs WHERE id = ?1",
-                    params![job],
-                    |row| row.get::<_, Option<String>>(0),
-                )
-                .optional()
-                .map(|value| value.flatten().map(Secret::new))
-            })
-            .await
-    }
-
-    /// Up to `limit` of a job's users after position `after`, in order.
-    pub async fn users(
-        &self,
-        job: &str,
-        after: i64,
-        limit: usize,
-    ) -> anyhow::Result<Vec<UserRecord>> {
-        let job = job.to_owned();
-        self.writer
-            .read(move |tx| {
-                let mut query = tx.prepare_cached(
-                    "SELECT id, user, state, password, detail FROM users
-                     WHERE job = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-                )?;
-                let rows = query
-                    .query_map(params![job, after, limit as i64], |row| {
-                        Ok(UserRecord {
-                            seq: row.get(0)?,
-                            user: row.get(1)?,
-                            state: UserState::from_code(row.get(2)?),
-                            password: row.get::<_, Option<String>>(3)?.map(Secret::new),
-                            detail: row.get(4)?,
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
-            .await
-    }
-
-    /// Calls `visit` with each of a job's users, in order, reading a page at a time.
-    pub async fn for_each_user(
-        &self,
-        job: &str,
-        mut visit: impl FnMut(UserRecord) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let mut after = 0;
-        loop {
-            let users = self.users(job, after, 2048).await?;
-            let Some(last) = users.last() else {
-                return Ok(());
-            };
-            after = last.seq;
-            for user in users {
-                visit(user)?;
-            }
-        }
-    }
-
-    /// Erases a completed job's passwords and compacts the journal so that no copy
-    /// of them remains in any of its files.
-    pub async fn erase_passwords(&self, job: &str) -> anyhow::Result<()> {
-        let job = job.to_owned();
-        self.writer
-            .call(move |tx| {
-                tx.execute(
-                    "UPDATE users SET password = NULL WHERE job = ?1 AND password IS NOT NULL",
-                    params![job],
-                )?;
-                tx.execute(
-                    "UPDATE jobs SET known_value = NULL WHERE id = ?1",
-                    params![job],
-                )
-                .map(drop)
-            })
-            .await?;
-        self.writer
-            .maintenance(|connection| {
-                connection.execute_batch("VACUUM").map_err(|e| e.to_string())?;
-                connection
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0))
-                    .map_err(|e| e.to_string())
-                    .and_then(|busy| {
-                        if busy == 0 {
-                            Ok(())
-                        } else {
-                            Err("another rekey is using the journal; its write-ahead log could not be emptied".into())
-                        }
-                    })
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl JobStore for Journal {
-    async fn pending(
-        &self,
-        job: &str,
-        after: i64,
-        limit: usize,
-    ) -> anyhow::Result<Vec<PendingUser>> {
-        let job = job.to_owned();
-        self.writer
-            .read(move |tx| {
-                let mut query = tx.prepare_cached(
-                    "SELECT id, user, state, password FROM users
-                     WHERE job = ?1 AND id > ?2 AND state IN (?4, ?5) ORDER BY id LIMIT ?3",
-                )?;
-                let rows = query
-                    .query_map(
-                        params![
-                            job,
-                            after,
-                            limit as i64,
-                            UserState::Planned.code(),
-                            UserState::Sending.code()
-                        ],
-                        |row| {
-                            Ok(PendingUser {
-                                seq: row.get(0)?,
-                                user: row.get(1)?,
-                                state: UserState::from_code(row.get(2)?),
-                                password: row.get::<_, Option<String>>(3)?.map(Secret::new),
-                            })
-                        },
-                    )?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
-            .await
-    }
-
-    async fn record_intents(&self, job: &str, intents: Vec<Intent>) -> anyhow::Result<()> {
-        let job = job.to_owned();
-        self.writer
-            .call(move |tx| {
-                let mut update = tx.prepare_cached(
-                    "UPDATE users SET state = ?2, password = ?3 WHERE id = ?1 AND job = ?4",
-                )?;
-                for intent in &intents {
-                    update.execute(params![
-                        intent.seq,
-                        UserState::Sending.code(),
-                        intent.password.as_ref().map(Secret::expose),
-                        job
-                    ])?;
-                }
-                Ok(())
-            })
-            .await
-    }
-
-    fn record_outcomes(&self, job: &str, outcomes: Vec<Settled>) {
-        let job = job.to_owned();
-        self.writer.enqueue(move |tx| {
-            // The common outcome (reset, password kept, nothing to say) is one
-            // statement for the whole group.
-            let (plain, other): (Vec<&Settled>, Vec<&Settled>) = outcomes.iter().partition(|o| {
-                o.state == UserState::Reset && matches!(o.password, PasswordUpdate::Keep) && o.detail.is_empty()
-            });
-            if !plain.is_empty() {
-                let ids = serde_json::to_string(&plain.iter().map(|o| o.seq).collect::<Vec<_>>())
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                tx.prepare_cached("UPDATE users SET state = ?1 WHERE id IN (SELECT value FROM json_each(?2)) AND job = ?3")?
-                    .execute(params![UserState::Reset.code(), ids, job])?;
-            }
-            let mut keep = tx.prepare_cached("UPDATE users SET state = ?2, detail = ?3 WHERE id = ?1 AND job = ?4")?;
-            let mut replace =
-                tx.prepare_cached("UPDATE users SET state = ?2, detail = ?3, password = ?5 WHERE id = ?1 AND job = ?4")?;
-            for outcome in other {
-                let (id, state) = (outcome.seq, outcome.state.code());
-                let detail = Some(outcome.detail.as_str()).filter(|d| !d.is_empty());
-                match &outcome.password {
-                    PasswordUpdate::Keep => keep.execute(params![id, state, detail, job])?,
-                    PasswordUpdate::Clear => replace.execute(params![id, state, detail, job, None::<&str>])?,
-                    PasswordUpdate::Set(password) => replace.execute(params![id, state, detail, job, password.expose()])?,
-                };
-            }
-            Ok(())
-        });
-    }
-
-    async fn flush(&self) -> anyhow::Result<()> {
-        self.writer.flush().await
-    }
-
-    async fn counts(&self, job: &str) -> anyhow::Result<Counts> {
-        let job = job.to_owned();
-        self.writer.read(move |tx| count_users(tx, &job)).await
-    }
-}
-
-fn count_users(connection: &Connection, job: &str) -> rusqlite::Result<Counts> {
-    let mut query = connection
-        .prepare_cached("SELECT state, COUNT(*) FROM users WHERE job = ?1 GROUP BY state")?;
-    let mut counts = Counts::default();
-    let rows = query.query_map(params![job], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-    })?;
-    for row in rows {
-        let (state, n) = row?;
-        let n = n.max(0) as u64;
-        match UserState::from_code(state) {
-            UserState::Planned => counts.planned += n,
-            UserState::Sending => counts.sending += n,
-            UserState::Reset => counts.reset += n,
-            UserState::Failed => counts.failed += n,
-            UserState::SetAside => counts.set_aside += n,
-        }
-    }
-    Ok(counts)
 }
 
 fn now() -> String {
@@ -660,126 +114,4 @@ fn create_private_file(path: &Path) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn options() -> JobOptions {
-        JobOptions {
-            selection: SelectionRecord::All,
-            exclude: Vec::new(),
-            source: SourceRecord::Generate,
-            concurrency: 4,
-            out: None,
-            format: "csv".into(),
-        }
-    }
-
-    async fn journal_with_job(dir: &Path) -> Journal {
-        let journal = Journal::open(dir).unwrap();
-        journal
-            .create_job(NewJob {
-                id: "j1".into(),
-                target: "mail".into(),
-                connector: "smartermail".into(),
-                kind: "password".into(),
-                options: options(),
-                known_value: None,
-            })
-            .await
-            .unwrap();
-        journal
-    }
-
-    fn entry(user: &str) -> PlanEntry {
-        PlanEntry {
-            user: user.into(),
-            key: user.to_lowercase(),
-            set_aside: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn plans_intents_outcomes_and_erasure() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = journal_with_job(dir.path()).await;
-        let planned = journal
-            .plan("j1", vec![entry("a"), entry("B"), entry("b"), entry("c")])
-            .await
-            .unwrap();
-        assert_eq!((planned.selected, planned.repeated), (3, 1));
-        let pending = journal.pending("j1", 0, 10).await.unwrap();
-        assert_eq!(
-            pending.iter().map(|p| p.user.as_str()).collect::<Vec<_>>(),
-            ["a", "B", "c"]
-        );
-        journal
-            .record_intents(
-                "j1",
-                vec![Intent {
-                    seq: pending[0].seq,
-                    password: Some("Pw-number-1".into()),
-                }],
-            )
-            .await
-            .unwrap();
-        let pending = journal.pending("j1", 0, 10).await.unwrap();
-        assert_eq!(pending[0].state, UserState::Sending);
-        assert_eq!(
-            pending[0].password.as_ref().unwrap().expose(),
-            "Pw-number-1"
-        );
-        journal.record_outcomes(
-            "j1",
-            vec![Settled {
-                seq: pending[0].seq,
-                state: UserState::Reset,
-                password: PasswordUpdate::Keep,
-                detail: String::new(),
-            }],
-        );
-        journal.flush().await.unwrap();
-        let counts = journal.counts("j1").await.unwrap();
-        assert_eq!((counts.reset, counts.planned), (1, 2));
-        let job = journal.job("j").await.unwrap();
-        assert_eq!(job.state, JobState::Planning);
-        assert_eq!(job.counts.reset, 1);
-
-        journal.erase_passwords("j1").await.unwrap();
-        let users = journal.users("j1", 0, 10).await.unwrap();
-        assert!(users.iter().all(|u| u.password.is_none()));
-        drop(journal);
-        for file in std::fs::read_dir(dir.path()).unwrap() {
-            let bytes = std::fs::read(file.unwrap().path()).unwrap();
-            assert!(
-                !bytes.windows(11).any(|w| w == b"Pw-number-1"),
-                "the password lingers on disk"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn files_are_private_and_ids_resolve_by_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = journal_with_job(dir.path()).await;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(journal.path())
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-            let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o700);
-        }
-        assert!(
-            journal
-                .job("zz")
-                .await
-                .unwrap_err()
-                .to_string()
-                .contains("no job `zz`")
-        );
-        assert_eq!(journal.jobs().await.unwrap().len(), 1);
-    }
-}
+mod tests;

@@ -7,6 +7,7 @@
 //! hears "durable" before the commit that made it so.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -47,12 +48,17 @@ pub(crate) struct Writer {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The first failure of a fire-and-forget write, reported by the next flush.
     failure: Arc<Mutex<Option<String>>>,
+    /// Commits made with `synchronous = FULL` in effect, read back inside the
+    /// transaction: what tells that a durable write really was synced.
+    synced_commits: Arc<AtomicUsize>,
 }
 
 impl Writer {
     /// Starts the thread with `connection`.
     pub(crate) fn start(mut connection: Connection) -> Writer {
         let (sender, receiver) = mpsc::channel::<Op>();
+        let synced_commits = Arc::new(AtomicUsize::new(0));
+        let synced = Arc::clone(&synced_commits);
         let thread = std::thread::Builder::new()
             .name("rekey-journal".into())
             .spawn(move || {
@@ -64,7 +70,7 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    run_group(&mut connection, ops);
+                    run_group(&mut connection, ops, &synced);
                 }
             })
             .expect("cannot start the journal thread");
@@ -72,7 +78,13 @@ impl Writer {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
             failure: Arc::new(Mutex::new(None)),
+            synced_commits,
         }
+    }
+
+    /// How many commits so far were made with `synchronous = FULL` in effect.
+    pub(crate) fn synced_commits(&self) -> usize {
+        self.synced_commits.load(Ordering::SeqCst)
     }
 
     fn send(&self, op: Op) -> anyhow::Result<()> {
@@ -211,23 +223,40 @@ impl Drop for Writer {
     }
 }
 
+/// Runs one operation inside the group's transaction in a savepoint of its own, so
+/// that an operation that fails changes nothing, whatever the others do.
+fn run_atomically(tx: &Transaction<'_>, run: Box<Run>) -> Result<Value, String> {
+    tx.execute_batch("SAVEPOINT op")
+        .map_err(|e| e.to_string())?;
+    let result = run(tx);
+    let end = if result.is_ok() {
+        "RELEASE op"
+    } else {
+        "ROLLBACK TO op; RELEASE op"
+    };
+    match tx.execute_batch(end) {
+        Ok(()) => result,
+        Err(error) => Err(result.err().unwrap_or_else(|| error.to_string())),
+    }
+}
+
 /// Runs queued operations: writes in group transactions, maintenance on its own,
 /// keeping their order.
-fn run_group(connection: &mut Connection, ops: Vec<Op>) {
+fn run_group(connection: &mut Connection, ops: Vec<Op>, synced: &AtomicUsize) {
     let mut writes: Vec<Write> = Vec::new();
     for op in ops {
         match op {
             Op::Write(write) => writes.push(write),
             Op::Maintenance(work, reply) => {
-                commit_writes(connection, std::mem::take(&mut writes));
+                commit_writes(connection, std::mem::take(&mut writes), synced);
                 let _ = reply.send(work(connection));
             }
         }
     }
-    commit_writes(connection, writes);
+    commit_writes(connection, writes, synced);
 }
 
-fn commit_writes(connection: &mut Connection, writes: Vec<Write>) {
+fn commit_writes(connection: &mut Connection, writes: Vec<Write>, synced: &AtomicUsize) {
     if writes.is_empty() {
         return;
     }
@@ -241,7 +270,10 @@ fn commit_writes(connection: &mut Connection, writes: Vec<Write>) {
         }
         return;
     }
-    let tx = match connection.transaction() {
+    // IMMEDIATE: the write lock is taken up front, waiting (busy timeout) for
+    // another rekey that holds it, instead of failing when a read turns into a write
+    // after that rekey committed.
+    let tx = match connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(error) => {
             for write in writes {
@@ -250,8 +282,17 @@ fn commit_writes(connection: &mut Connection, writes: Vec<Write>) {
             return;
         }
     };
-    let results: Vec<_> = writes.into_iter().map(|w| (w.done, (w.run)(&tx))).collect();
+    let results: Vec<_> = writes
+        .into_iter()
+        .map(|w| (w.done, run_atomically(&tx, w.run)))
+        .collect();
+    let full_sync = tx
+        .pragma_query_value(None, "synchronous", |row| row.get::<_, i64>(0))
+        .is_ok_and(|level| level >= 2);
     let commit = tx.commit().map_err(|e| e.to_string());
+    if full_sync && commit.is_ok() {
+        synced.fetch_add(1, Ordering::SeqCst);
+    }
     for (done, result) in results {
         done(match (result, &commit) {
             (Ok(value), Ok(())) => Ok(value),

@@ -198,3 +198,41 @@ async fn search_unlock_and_legacy_tokens() {
     assert_eq!(reply["SEVERITY"], "SEVERE");
     assert!(reply.get("ERROR_CODE").is_none());
 }
+
+#[tokio::test]
+async fn the_seed_shape_answers_with_ids_and_messages_only() {
+    let sim = AdManagerSim::start(AdManagerConfig {
+        reply_shape: ReplyShape::Seed,
+        ..AdManagerConfig::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let mut params = common();
+    params.push(("pwd", "Good-Passw0rd"));
+    params.push((
+        "inputFormat",
+        r#"[{"sAMAccountName":"user00001"},{"sAMAccountName":"nobody"}]"#,
+    ));
+    let reply = call(http.post(url(&sim, "ResetPwd")).form(&params)).await;
+    let items = reply.as_array().unwrap();
+    assert_eq!(items[0]["statusMessage"], "Successfully modified.");
+    assert_eq!(items[0]["sAMAccountName"], "user00001");
+    assert_eq!(
+        items[0]["objectSID"],
+        sim.attribute("user00001", "objectSID").unwrap()
+    );
+    assert!(
+        items[1]["statusMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("No such user")
+    );
+    for item in items {
+        assert!(
+            item.get("status").is_none() && item.get("reset").is_none(),
+            "{item}"
+        );
+    }
+    assert_eq!(sim.password("user00001").unwrap(), "Good-Passw0rd");
+}

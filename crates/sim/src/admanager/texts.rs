@@ -15,6 +15,8 @@ pub enum Locale {
 /// The texts of one locale.
 pub(crate) struct Texts {
     pub reset_ok: &'static str,
+    /// The success text of the vendor's documented sample (seed 003).
+    pub modified_ok: &'static str,
     pub unlock_ok: &'static str,
     pub bad_token: &'static str,
     pub bad_login: &'static str,
@@ -29,6 +31,7 @@ pub(crate) struct Texts {
 
 const EN: Texts = Texts {
     reset_ok: "Password reset successful.",
+    modified_ok: "Successfully modified.",
     unlock_ok: "Account unlocked successfully.",
     bad_token: "Authentication failed: the AuthToken is invalid or has expired.",
     bad_login: "Invalid login name &amp; password combination.",
@@ -43,6 +46,8 @@ const EN: Texts = Texts {
 
 const ES: Texts = Texts {
     reset_ok: "Contraseña restablecida correctamente.",
+    // Not seen on a real server: a text no client knows unless told.
+    modified_ok: "Modificado correctamente.",
     unlock_ok: "Cuenta desbloqueada correctamente.",
     bad_token: "Error de autenticación: el AuthToken no es válido o ha caducado.",
     bad_login: "Combinación de nombre de inicio de sesión &amp; contraseña no válida.",

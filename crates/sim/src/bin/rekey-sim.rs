@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale, ReplyShape};
 use rekey_sim::broadworks::{BroadWorksConfig, BroadWorksSim};
 use rekey_sim::inhouse::{InhouseConfig, InhouseSim};
-use rekey_sim::oracle::{OracleConfig, OracleSim};
+use rekey_sim::oracle::{ManualResetReply, OracleConfig, OracleSim};
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
 use rekey_sim::{Behaviour, Faults};
 
@@ -49,6 +49,10 @@ enum Vendor {
         /// Accept a plain string as the password in manual-reset-pwd.
         #[arg(long)]
         accept_plain_password: bool,
+        /// Answer manual-reset-pwd with an array of users instead of the
+        /// documented single User object.
+        #[arg(long)]
+        manual_reset_array: bool,
     },
     /// ManageEngine ADManager Plus (legacy REST API /RestAPI).
     Admanager {
@@ -60,6 +64,10 @@ enum Vendor {
         /// Answer in Spanish (clients must not match message text).
         #[arg(long)]
         spanish: bool,
+        /// Per-user results with `status` and `reset`, or in the shape of the
+        /// vendor's documented sample (ids and `statusMessage` only).
+        #[arg(long, value_enum, default_value_t = Shape::Status)]
+        reply_shape: Shape,
     },
     /// Acme Directory, the fictional in-house system of the example connector.
     Inhouse {
@@ -69,6 +77,15 @@ enum Vendor {
         #[arg(long)]
         rate_limit: Option<u32>,
     },
+}
+
+/// `--reply-shape` of the ADManager simulator.
+#[derive(Clone, Copy, ValueEnum)]
+enum Shape {
+    /// `status` ("1"/"0") and `reset` with the message.
+    Status,
+    /// The vendor's documented sample: ids and `statusMessage` only.
+    Seed,
 }
 
 #[derive(Args)]
@@ -85,6 +102,10 @@ struct CommonArgs {
     /// Fraction of requests (0 to 1) answered with an injected 429 or 503.
     #[arg(long, default_value_t = 0.0)]
     fault_rate: f64,
+    /// Requests worked on at once; more in flight are answered 429 without
+    /// Retry-After (default: no limit).
+    #[arg(long)]
+    capacity: Option<usize>,
 }
 
 impl CommonArgs {
@@ -98,6 +119,7 @@ impl CommonArgs {
                 after_apply: 0.0,
             },
             seed: 1,
+            capacity: self.capacity,
         }
     }
 }
@@ -156,10 +178,16 @@ async fn main() -> anyhow::Result<()> {
         Vendor::Oracle {
             common,
             accept_plain_password,
+            manual_reset_array,
         } => {
             let config = OracleConfig {
                 users: common.users,
                 accept_plain_password,
+                manual_reset_reply: if manual_reset_array {
+                    ManualResetReply::Array
+                } else {
+                    ManualResetReply::Object
+                },
                 behaviour: common.behaviour(),
                 port: common.port,
                 ..OracleConfig::default()
@@ -177,11 +205,16 @@ async fn main() -> anyhow::Result<()> {
             common,
             daily_limit,
             spanish,
+            reply_shape,
         } => {
             let config = AdManagerConfig {
                 users: common.users,
                 daily_limit,
                 locale: if spanish { Locale::Es } else { Locale::En },
+                reply_shape: match reply_shape {
+                    Shape::Status => ReplyShape::Status,
+                    Shape::Seed => ReplyShape::Seed,
+                },
                 behaviour: common.behaviour(),
                 port: common.port,
                 ..AdManagerConfig::default()

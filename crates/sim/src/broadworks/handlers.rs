@@ -17,7 +17,7 @@ use crate::common::{bearer, has_content_type, json_response, lock};
 const MAX_LIMIT: usize = 100;
 
 /// Odin's error body.
-fn error(status: StatusCode, details: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, details: impl Into<String>) -> Response {
     json_response(
         status,
         json!({
@@ -28,12 +28,16 @@ fn error(status: StatusCode, details: impl Into<String>) -> Response {
     )
 }
 
-fn bad_request(details: impl Into<String>) -> Response {
+pub(super) fn bad_request(details: impl Into<String>) -> Response {
     error(StatusCode::BAD_REQUEST, details)
 }
 
 /// Checks the request's Bearer token: known, unexpired, not marked stale.
-fn authorize(shared: &Shared, inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) fn authorize(
+    shared: &Shared,
+    inner: &Inner,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     let token = bearer(headers).and_then(|t| inner.tokens.get(t));
     match token {
         Some(t) if t.expires > shared.common.clock.now() && !t.stale => Ok(()),
@@ -46,7 +50,7 @@ fn authorize(shared: &Shared, inner: &Inner, headers: &HeaderMap) -> Result<(), 
 }
 
 /// The query parameters (the first of repeated ones).
-fn query(raw: Option<String>) -> HashMap<String, String> {
+pub(super) fn query(raw: Option<String>) -> HashMap<String, String> {
     let mut params = HashMap::new();
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         params
@@ -56,7 +60,10 @@ fn query(raw: Option<String>) -> HashMap<String, String> {
     params
 }
 
-fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Response> {
+pub(super) fn required<'a>(
+    params: &'a HashMap<String, String>,
+    name: &str,
+) -> Result<&'a str, Response> {
     match params.get(name).map(String::as_str) {
         Some(value) if !value.is_empty() => Ok(value),
         _ => Err(bad_request(format!(
@@ -66,7 +73,10 @@ fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a s
 }
 
 /// Checks `serviceProviderId` and `groupId`: given, and the simulated ones.
-fn check_group(shared: &Shared, params: &HashMap<String, String>) -> Result<(), Response> {
+pub(super) fn check_group(
+    shared: &Shared,
+    params: &HashMap<String, String>,
+) -> Result<(), Response> {
     let service_provider = required(params, "serviceProviderId")?;
     let group = required(params, "groupId")?;
     if service_provider != shared.config.service_provider_id {
@@ -85,7 +95,10 @@ fn check_group(shared: &Shared, params: &HashMap<String, String>) -> Result<(), 
 }
 
 /// `limit`, if given: a whole number from 1 to `max`.
-fn limit(params: &HashMap<String, String>, max: usize) -> Result<Option<usize>, Response> {
+pub(super) fn limit(
+    params: &HashMap<String, String>,
+    max: usize,
+) -> Result<Option<usize>, Response> {
     let Some(text) = params.get("limit") else {
         return Ok(None);
     };
@@ -152,7 +165,7 @@ fn no_authentication_service(user_id: &str) -> Response {
 }
 
 /// Runs `handle` and answers with its response either way.
-fn respond(handle: impl FnOnce() -> Result<Response, Response>) -> Response {
+pub(super) fn respond(handle: impl FnOnce() -> Result<Response, Response>) -> Response {
     handle().unwrap_or_else(|response| response)
 }
 
@@ -195,43 +208,6 @@ pub(super) async fn refresh(State(shared): State<Arc<Shared>>, headers: HeaderMa
     inner.refreshes += 1;
     let token = shared.issue(&mut inner);
     json_response(StatusCode::OK, json!({ "token": token }))
-}
-
-pub(super) async fn list_users(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    respond(|| {
-        let inner = lock(&shared.inner);
-        authorize(&shared, &inner, &headers)?;
-        let params = query(raw);
-        check_group(&shared, &params)?;
-        let limit = limit(&params, usize::MAX)?.unwrap_or(usize::MAX);
-        let users: Vec<Value> = inner
-            .users
-            .values()
-            .take(limit)
-            .map(|u| {
-                json!({
-                    "userId": u.user_id,
-                    "lastName": u.last_name,
-                    "firstName": u.first_name,
-                    "hiraganaLastName": u.last_name,
-                    "hiraganaFirstName": u.first_name,
-                    "phoneNumber": null,
-                    "extension": u.extension,
-                    "department": null,
-                    "emailAddress": null,
-                    "inTrunkGroup": false,
-                    "domain": shared.config.domain,
-                    "serviceProviderId": shared.config.service_provider_id,
-                    "groupId": shared.config.group_id,
-                })
-            })
-            .collect();
-        Ok(json_response(StatusCode::OK, Value::Array(users)))
-    })
 }
 
 pub(super) async fn get_authentication(
@@ -399,7 +375,15 @@ fn generate_for_group(
             _ => inner.generate_calls.password += 1,
         }
         let params = query(raw);
-        check_group(shared, &params)?;
+        // odins-spear's bulk SIP path asks `password/generate?limit=N` without a
+        // group, and the real server answers (vendor-apis.md §5): the system's
+        // rules apply then. Passcodes always need the group.
+        let system_wide = credential == Credential::Web
+            && !params.contains_key("serviceProviderId")
+            && !params.contains_key("groupId");
+        if !system_wide {
+            check_group(shared, &params)?;
+        }
         let limit = limit(&params, MAX_LIMIT)?;
         let config = &shared.config;
         let values: Vec<String> = (0..limit.unwrap_or(1))

@@ -139,8 +139,20 @@ async fn generators_answer_singular_or_plural() {
     }
     let (_, body) = odin.get(&format!("passcode/generate?{GROUP}")).await;
     assert!(body["passcode"].is_string());
-    let (status, _) = odin.get("password/generate?limit=5").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "the group is required");
+    // System-wide, as odins-spear's bulk SIP path asks: the system's rules.
+    let (status, body) = odin.get("password/generate?limit=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["passwords"].as_array().unwrap().len(), 5);
+    let (status, _) = odin.get("passcode/generate?limit=5").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "passcodes need the group");
+    let (status, _) = odin
+        .get("password/generate?serviceProviderId=ServiceProvider1&limit=5")
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a provider without its group"
+    );
     let (status, body) = odin
         .get("password/generate?serviceProviderId=ServiceProvider1&groupId=Nope&limit=5")
         .await;
@@ -157,8 +169,8 @@ async fn generators_answer_singular_or_plural() {
     assert_eq!(
         odin.sim.generate_calls(),
         GenerateCalls {
-            password: 4,
-            passcode: 3,
+            password: 5,
+            passcode: 4,
             sip: 1
         }
     );
@@ -258,4 +270,44 @@ async fn resets_keep_the_rules_and_the_history() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(odin.sim.history(&user, Credential::Web).len(), 1);
+}
+
+#[tokio::test]
+async fn users_are_found_system_wide_by_filter() {
+    let odin = Odin::start(BroadWorksConfig::default()).await;
+    let user = odin.sim.user_id(3);
+    let (status, body) = odin.get(&format!("users?userId={user}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["userId"], user.as_str(), "one user's object");
+    assert_eq!(body["groupId"], "Group1");
+    let (status, _) = odin.get("users?userId=nobody@testdomain.net").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, body) = odin.get("users?lastName=*00*&limit=4").await;
+    assert_eq!(body.as_array().unwrap().len(), 4);
+    let (_, body) = odin.get("users?userId=user001*").await;
+    assert_eq!(body.as_array().unwrap().len(), 1, "user0010");
+    let (_, body) = odin.get("users?serviceProviderId=ServiceProvider1").await;
+    assert_eq!(body.as_array().unwrap().len(), 10);
+    let (_, body) = odin.get(&format!("users?{GROUP}&extension=1002")).await;
+    assert_eq!(body[0]["userId"], odin.sim.user_id(2).as_str());
+    for (query, status) in [
+        ("users", StatusCode::BAD_REQUEST),
+        ("users?groupId=Group1", StatusCode::BAD_REQUEST),
+        ("users?lastName=*smith", StatusCode::BAD_REQUEST),
+        ("users?serviceProviderId=Nope", StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(odin.get(query).await.0, status, "{query}");
+    }
+
+    let (status, body) = odin.get(&format!("users/password?userId={user}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["userId"], user.as_str());
+    assert_ne!(
+        body["password"],
+        odin.sim.web_password(&user).unwrap().as_str()
+    );
+    let (status, body) = odin.get("auth/session").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["username"], "odin-admin");
+    assert!(body["expiration"].as_u64().is_some());
 }

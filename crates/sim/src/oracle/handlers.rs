@@ -14,8 +14,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Account, DISABLED_MESSAGE, IDENTITY_ERROR, INVALID_INPUT, Inner, Notification, PasswordChange,
-    ResetCall, Shared, key,
+    Account, DISABLED_MESSAGE, IDENTITY_ERROR, INVALID_INPUT, Inner, ManualResetReply,
+    Notification, PasswordChange, ResetCall, Shared, key,
 };
 use crate::common::{has_content_type, json_response, lock};
 
@@ -312,7 +312,10 @@ pub(super) async fn manual_reset(
         }
         reply.push(user_json(&account, &shared.config.admin));
     }
-    json_response(StatusCode::OK, Value::Array(reply))
+    match shared.config.manual_reset_reply {
+        ManualResetReply::Object => json_response(StatusCode::OK, reply.swap_remove(0)),
+        ManualResetReply::Array => json_response(StatusCode::OK, Value::Array(reply)),
+    }
 }
 
 pub(super) async fn auto_reset(

@@ -74,10 +74,11 @@ async fn manual_reset_takes_character_arrays_and_is_all_or_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let echoed: Vec<Value> = response.json().await.unwrap();
-    assert_eq!(echoed.len(), 2);
-    assert_eq!(echoed[1]["loginId"], "USER0002");
-    assert!(echoed.iter().all(|u| u.get("password").is_none()));
+    // One User object, as documented.
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["loginId"], "USER0001");
+    assert_eq!(echoed["changePwdAtNextLogin"], false);
+    assert!(echoed.get("password").is_none());
     assert_eq!(sim.password("USER0002").unwrap(), "New-Pass-02");
     assert_eq!(sim.notifications().len(), 2);
     assert!(sim.changes("USER0001")[0].emailed);
@@ -206,4 +207,26 @@ async fn auto_reset_makes_and_mails_passwords() {
             .await;
     assert_eq!(status, 200);
     assert_eq!(sim.is_locked("USER0004"), Some(false));
+}
+
+#[tokio::test]
+async fn manual_reset_can_answer_an_array() {
+    let sim = sim(OracleConfig {
+        manual_reset_reply: ManualResetReply::Array,
+        ..OracleConfig::default()
+    })
+    .await;
+    let body = json!([
+        {"loginId": "USER0001", "password": chars("New-Pass-01")},
+        {"loginId": "user0002", "password": chars("New-Pass-02")},
+    ]);
+    let response = put(&sim, "user/manual-reset-pwd/false")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let echoed: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(echoed.len(), 2);
+    assert_eq!(echoed[1]["loginId"], "USER0002");
+    assert!(echoed.iter().all(|u| u.get("password").is_none()));
 }

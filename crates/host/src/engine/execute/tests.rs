@@ -15,6 +15,11 @@ use super::*;
 use crate::engine::passwords::Generator;
 use crate::engine::store::MemoryStore;
 
+const SCOPE: Scope<'static> = Scope {
+    job: "job",
+    target: "mail",
+};
+
 /// What the fake does when a user is reset.
 #[derive(Clone, Copy)]
 enum Script {
@@ -159,28 +164,28 @@ fn users(n: usize) -> Vec<String> {
 }
 
 async fn run_job(
-    fake: &Fake,
-    store: &MemoryStore,
+    connector: &dyn Connector,
+    store: &dyn JobStore,
     spec: &JobSpec,
     stop: &StopSignal,
-) -> (Summary, Vec<ResultRow>) {
-    let mut rows = Vec::new();
+) -> (Summary, Vec<UserRecord>) {
+    let mut settled = Vec::new();
     let summary = execute(
         Run {
-            connector: fake,
+            connector,
             store,
-            job: "job",
+            scope: SCOPE,
             spec,
             stop,
         },
-        &mut |row| {
-            rows.push(row);
+        &mut |user| {
+            settled.push(user.clone());
             Ok(())
         },
     )
     .await
     .unwrap();
-    (summary, rows)
+    (summary, settled)
 }
 
 #[tokio::test]
@@ -204,10 +209,7 @@ async fn passing_failures_are_retried_with_the_same_password() {
     ]);
     let store = MemoryStore::with_users(users(20));
     let (summary, rows) = run_job(&fake, &store, &spec(), &StopSignal::default()).await;
-    assert_eq!(
-        (summary.reset, summary.failed, summary.unsettled),
-        (19, 1, 0)
-    );
+    assert_eq!((summary.reset, summary.failed), (19, 1));
     assert!(summary.stopped.is_none());
     for user in ["u2", "u3"] {
         let sent = fake.sent_to(user);
@@ -216,9 +218,9 @@ async fn passing_failures_are_retried_with_the_same_password() {
             sent.iter().all(|p| *p == sent[0]),
             "{user} got one password only"
         );
-        let (state, password, _) = store.user(user).unwrap();
-        assert_eq!(state, UserState::Reset);
-        assert_eq!(password.unwrap().expose(), sent[0]);
+        let record = store.user(user).unwrap();
+        assert_eq!(record.state, UserState::Reset);
+        assert_eq!(record.password.unwrap().expose(), sent[0]);
     }
     assert_eq!(
         fake.sent_to("u4").len(),
@@ -227,8 +229,8 @@ async fn passing_failures_are_retried_with_the_same_password() {
     );
     let u4 = rows.iter().find(|r| r.user == "u4").unwrap();
     assert_eq!(
-        (u4.status, u4.detail.as_str()),
-        (Status::Failed, "User does not exist.")
+        (u4.state, u4.detail.as_str()),
+        (UserState::Failed, "User does not exist.")
     );
     assert!(u4.password.is_none());
 }
@@ -245,21 +247,20 @@ async fn an_exhausted_retry_budget_stops_the_job_and_keeps_the_intent() {
     let store = MemoryStore::with_users(users(1));
     let mut spec = spec();
     spec.retry.budget = Duration::from_millis(50);
-    let (summary, rows) = run_job(&fake, &store, &spec, &StopSignal::default()).await;
+    let (summary, settled) = run_job(&fake, &store, &spec, &StopSignal::default()).await;
     assert!(summary.stopped.unwrap().starts_with("target unreachable"));
-    let (state, password, _) = store.user("u1").unwrap();
+    assert!(settled.is_empty());
+    let record = store.user("u1").unwrap();
     assert_eq!(
-        state,
+        record.state,
         UserState::Sending,
         "the outcome stays unknown for resume"
     );
-    let password = password.unwrap();
-    assert_eq!(fake.applied.lock().unwrap()["u1"], password.expose());
-    assert_eq!(rows[0].status, Status::Skipped);
+    let password = record.password.unwrap();
     assert_eq!(
-        rows[0].password.as_ref().unwrap().expose(),
+        fake.applied.lock().unwrap()["u1"],
         password.expose(),
-        "the row keeps a password that may be in effect"
+        "the store keeps the password that may be in effect"
     );
 
     // Resuming sends the very same password.
@@ -284,10 +285,10 @@ async fn an_expired_session_is_renewed_once() {
             .unwrap()
             .contains("again after re-authenticating")
     );
-    assert_eq!(store.user("u1").unwrap().0, UserState::Reset);
-    assert_eq!(store.user("u2").unwrap().0, UserState::Sending);
+    assert_eq!(store.user("u1").unwrap().state, UserState::Reset);
+    assert_eq!(store.user("u2").unwrap().state, UserState::Sending);
     // u5's password was journaled with its chunk but never sent: resume sends it.
-    assert_eq!(store.user("u5").unwrap().0, UserState::Sending);
+    assert_eq!(store.user("u5").unwrap().state, UserState::Sending);
     assert!(fake.sent_to("u5").is_empty());
 }
 
@@ -297,10 +298,10 @@ async fn a_refused_session_stops_the_job() {
     let store = MemoryStore::with_users(users(3));
     let mut spec = spec();
     spec.concurrency = 1;
-    let (summary, rows) = run_job(&fake, &store, &spec, &StopSignal::default()).await;
+    let (summary, settled) = run_job(&fake, &store, &spec, &StopSignal::default()).await;
     assert!(summary.stopped.is_some());
-    assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r.status == Status::Skipped));
+    assert!(settled.is_empty());
+    assert_eq!(store.counts().pending(), 3);
     assert_eq!(
         fake.sent_to("u2").len(),
         0,
@@ -314,11 +315,11 @@ async fn a_spent_quota_stops_the_job_without_losing_anyone() {
     let store = MemoryStore::with_users(users(6));
     let mut spec = spec();
     spec.concurrency = 1;
-    let (summary, rows) = run_job(&fake, &store, &spec, &StopSignal::default()).await;
+    let (summary, settled) = run_job(&fake, &store, &spec, &StopSignal::default()).await;
     assert!(summary.stopped.unwrap().contains("quota"));
     assert_eq!(summary.reset, 2);
-    assert_eq!(rows.len(), 6);
-    let counts = store.counts("job").await.unwrap();
+    assert_eq!(settled.len(), 2);
+    let counts = store.counts();
     assert_eq!((counts.reset, counts.pending()), (2, 4));
     assert!(fake.sent_to("u4").is_empty() && fake.sent_to("u6").is_empty());
 }
@@ -329,10 +330,11 @@ async fn an_interrupted_job_sends_nothing_more() {
     let store = MemoryStore::with_users(users(600));
     let stop = StopSignal::default();
     stop.interrupt();
-    let (summary, rows) = run_job(&fake, &store, &spec(), &stop).await;
+    let (summary, settled) = run_job(&fake, &store, &spec(), &stop).await;
     assert_eq!(summary.stopped.as_deref(), Some("interrupted"));
     assert!(fake.sent.lock().unwrap().is_empty());
-    assert_eq!(rows.len(), 600);
+    assert!(settled.is_empty());
+    assert_eq!(store.counts().planned, 600);
 }
 
 #[tokio::test]
@@ -342,7 +344,7 @@ async fn a_refusal_after_an_unknown_outcome_keeps_the_password() {
     let (summary, rows) = run_job(&fake, &store, &spec(), &StopSignal::default()).await;
     assert_eq!(summary.failed, 1);
     let in_effect = fake.applied.lock().unwrap()["u1"].clone();
-    assert_eq!(rows[0].status, Status::Failed);
+    assert_eq!(rows[0].state, UserState::Failed);
     assert_eq!(
         rows[0].password.as_ref().unwrap().expose(),
         in_effect,
@@ -353,6 +355,232 @@ async fn a_refusal_after_an_unknown_outcome_keeps_the_password() {
         "{}",
         rows[0].detail
     );
-    let (_, kept, _) = store.user("u1").unwrap();
+    let kept = store.user("u1").unwrap().password;
     assert_eq!(kept.unwrap().expose(), in_effect, "and kept in the store");
+}
+
+/// A store whose intents take a while to become durable, and which says which
+/// passwords are durable only once `record_intents` has completed.
+struct SlowDurableStore {
+    inner: MemoryStore,
+    durable: std::sync::Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+#[async_trait]
+impl JobStore for SlowDurableStore {
+    async fn pending(
+        &self,
+        scope: Scope<'_>,
+        after: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<PendingUser>> {
+        self.inner.pending(scope, after, limit).await
+    }
+
+    async fn record_intents(&self, scope: Scope<'_>, intents: Vec<Intent>) -> anyhow::Result<()> {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let passwords: Vec<String> = intents
+            .iter()
+            .filter_map(|i| i.password.as_ref().map(|p| p.expose().to_owned()))
+            .collect();
+        self.inner.record_intents(scope, intents).await?;
+        self.durable.lock().unwrap().extend(passwords);
+        Ok(())
+    }
+
+    fn record_outcomes(&self, scope: Scope<'_>, outcomes: Vec<UserRecord>) {
+        self.inner.record_outcomes(scope, outcomes)
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        self.inner.flush().await
+    }
+}
+
+/// A connector that fails the test if it is ever handed a password that is not yet
+/// durable in the store.
+struct DurabilityGuard {
+    durable: std::sync::Arc<Mutex<std::collections::HashSet<String>>>,
+    received: Mutex<usize>,
+    early: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Connector for DurabilityGuard {
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        Ok(CheckReport::default())
+    }
+
+    async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+        for item in &request.items {
+            *self.received.lock().unwrap() += 1;
+            let password = item.password.known().expect("generated values");
+            if !self.durable.lock().unwrap().contains(password.expose()) {
+                self.early.lock().unwrap().push(item.user.clone());
+            }
+        }
+        Ok(request
+            .items
+            .into_iter()
+            .map(|i| UserOutcome::applied(i.user))
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn no_password_leaves_before_its_intent_is_durable() {
+    let durable = std::sync::Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let store = SlowDurableStore {
+        inner: MemoryStore::with_users(users(1500)),
+        durable: std::sync::Arc::clone(&durable),
+    };
+    let guard = DurabilityGuard {
+        durable,
+        received: Mutex::new(0),
+        early: Mutex::new(Vec::new()),
+    };
+    let mut spec = spec();
+    spec.concurrency = 16;
+    let (summary, _) = run_job(&guard, &store, &spec, &StopSignal::default()).await;
+    assert_eq!(summary.reset, 1500);
+    assert_eq!(*guard.received.lock().unwrap(), 1500);
+    let early = guard.early.lock().unwrap();
+    assert!(
+        early.is_empty(),
+        "{} users were sent a password before it was durable, e.g. {:?}",
+        early.len(),
+        early.first()
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_calls_are_retried_like_passing_faults() {
+    /// Refuses each user with 429 twice, then applies it.
+    #[derive(Default)]
+    struct Throttled {
+        seen: Mutex<HashMap<String, Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl Connector for Throttled {
+        async fn check(&self) -> Result<CheckReport, ConnectorError> {
+            Ok(CheckReport::default())
+        }
+
+        async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+            let mut outcomes = Vec::new();
+            for item in request.items {
+                let password = item.password.known().unwrap().expose().to_owned();
+                let mut seen = self.seen.lock().unwrap();
+                let tries = seen.entry(item.user.clone()).or_default();
+                tries.push(password);
+                let result = if tries.len() <= 2 {
+                    Err(
+                        ConnectorError::new(ErrorKind::RateLimited, "429 Too Many Requests")
+                            .with_retry_after(Some(Duration::from_millis(2))),
+                    )
+                } else {
+                    Ok(rekey_api::Applied::default())
+                };
+                outcomes.push(UserOutcome {
+                    user: item.user,
+                    result,
+                });
+            }
+            Ok(outcomes)
+        }
+    }
+
+    let connector = Throttled::default();
+    let store = MemoryStore::with_users(users(5));
+    let (summary, settled) = run_job(&connector, &store, &spec(), &StopSignal::default()).await;
+    assert_eq!((summary.reset, summary.failed), (5, 0), "{settled:?}");
+    assert!(summary.stopped.is_none());
+    for (user, tries) in connector.seen.lock().unwrap().iter() {
+        assert_eq!(tries.len(), 3, "{user} is retried after each 429");
+        assert!(tries.iter().all(|p| *p == tries[0]), "{user}: one password");
+        let record = store.user(user).unwrap();
+        assert_eq!(record.state, UserState::Reset);
+        assert_eq!(record.password.unwrap().expose(), tries[0]);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_hand_over_stops_the_sending() {
+    let fake = Fake::default();
+    let store = MemoryStore::with_users(users(200));
+    let mut spec = spec();
+    spec.concurrency = 2;
+    let mut handed = 0;
+    let summary = execute(
+        Run {
+            connector: &fake,
+            store: &store,
+            scope: SCOPE,
+            spec: &spec,
+            stop: &StopSignal::default(),
+        },
+        &mut |_| {
+            handed += 1;
+            if handed > 3 {
+                anyhow::bail!("No space left on device")
+            }
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        summary
+            .stopped
+            .as_deref()
+            .is_some_and(|r| r.contains("cannot write the results file")),
+        "{summary:?}"
+    );
+    let sent = fake.sent.lock().unwrap().len();
+    assert!(
+        sent <= 4 + 2,
+        "{sent} users were sent after the hand-over failed"
+    );
+    // Every outcome is still in the store, for resume to hand over.
+    assert_eq!(store.counts().reset, sent as u64);
+}
+
+#[tokio::test(start_paused = true)]
+async fn abandoning_drops_requests_in_flight_and_keeps_their_intents() {
+    /// Never answers a reset.
+    struct Wedged;
+
+    #[async_trait]
+    impl Connector for Wedged {
+        async fn check(&self) -> Result<CheckReport, ConnectorError> {
+            Ok(CheckReport::default())
+        }
+
+        async fn reset(&self, _: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+            std::future::pending().await
+        }
+    }
+
+    let store = MemoryStore::with_users(users(10));
+    let stop = StopSignal::default();
+    let started = tokio::time::Instant::now();
+    let spec = spec();
+    let run = run_job(&Wedged, &store, &spec, &stop);
+    let abandon = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.interrupt();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.abandon();
+    };
+    let ((summary, settled), ()) = tokio::join!(run, abandon);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "it did not wait out the grace period"
+    );
+    assert_eq!(summary.stopped.as_deref(), Some("interrupted"));
+    assert!(settled.is_empty());
+    let counts = store.counts();
+    assert_eq!(counts.pending(), 10);
+    assert!(counts.sending > 0, "the users in flight keep their intents");
 }
