@@ -13,7 +13,7 @@ use crate::metadata::{SettingSpec, SettingType};
 use crate::secret::Secret;
 
 /// A value given for a setting, before it is checked.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum SettingValue {
     /// A plain value (string, integer, boolean).
     Plain(Value),

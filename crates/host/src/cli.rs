@@ -65,6 +65,18 @@ pub enum Command {
         /// The job's id (or an unambiguous prefix of it).
         job: String,
     },
+    /// Check a target's connector against the contract a connector must keep, one
+    /// line per check (changes nothing unless --test-user is given).
+    Conformance {
+        /// The target.
+        target: String,
+        /// Also reset this one user (journaled), with a generated value.
+        #[arg(long, value_name = "ID", requires = "out")]
+        test_user: Option<String>,
+        /// Where the test user's new password goes (a results file).
+        #[arg(long, value_name = "FILE", requires = "test_user")]
+        out: Option<PathBuf>,
+    },
     /// Give up a stopped job: write its results file with every outcome known,
     /// erase its passwords from the journal, mark it discarded.
     Discard {

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use rekey_api::{Connector, ConnectorError, CreateContext, ErrorKind, Metadata};
+use rekey_api::{
+    Connector, ConnectorError, CreateContext, ErrorKind, Metadata, SettingValue, Settings,
+};
 
-use crate::config::{Config, TargetConfig, connector_settings};
+use crate::config::{Config, TargetConfig, connector_values};
 use crate::deadline::{DEFAULT_REQUEST_TIMEOUT, WithDeadline, call_deadline};
-use crate::ffi::LoadOptions;
+use crate::ffi::{LoadOptions, PluginLibrary};
 use crate::plugins::{PluginPath, load_connector};
 use crate::state::StateDir;
 
@@ -65,46 +67,7 @@ pub struct Target {
 impl Target {
     /// Opens target `name`. Every failure is a config problem (exit 2).
     pub fn open(context: &Context, state: &StateDir, name: &str) -> anyhow::Result<Target> {
-        let config = context.config.target(name)?.clone();
-        let library = load_connector(
-            &context.plugins,
-            &config.connector,
-            config.connector_file.as_deref(),
-            context.load,
-        )
-        .with_context(|| format!("target `{name}`"))?;
-        let metadata = &library.info().metadata;
-        let settings = connector_settings(&context.config, &config, &metadata.settings)
-            .with_context(|| format!("target `{name}` ({} connector)", metadata.name))?;
-        config
-            .policy
-            .check_vendor_rules(&metadata.password_rules)
-            .with_context(|| format!("target `{name}`: [policy]"))?;
-        let request_timeout = settings
-            .get_u64("timeout")
-            .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs);
-        let state_dir = state.subdir(&format!("connectors/{name}"))?;
-        let connector = library
-            .create(
-                &settings,
-                CreateContext {
-                    target: name.to_owned(),
-                    state_dir,
-                    rate: config.rate,
-                },
-            )
-            .map_err(|e| {
-                anyhow!(
-                    "target `{name}`: the {} connector refused its settings: {}",
-                    metadata.name,
-                    e.message
-                )
-            })?;
-        Ok(Target {
-            config,
-            metadata: metadata.clone(),
-            connector: Arc::new(WithDeadline::new(connector, call_deadline(request_timeout))),
-        })
+        TargetLibrary::load(context, state, name)?.open()
     }
 
     /// The target's name.
@@ -115,6 +78,92 @@ impl Target {
     /// The connector's metadata.
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+}
+
+/// A target's connector library, loaded, with the target's settings resolved: what
+/// creates its connectors.
+pub struct TargetLibrary {
+    /// The target's config.
+    pub config: TargetConfig,
+    /// The connector library.
+    pub library: PluginLibrary,
+    /// The target's connector settings, secrets resolved, not yet checked.
+    pub values: Vec<(String, SettingValue)>,
+    state_dir: PathBuf,
+}
+
+impl TargetLibrary {
+    /// Loads target `name`'s library and resolves its settings.
+    pub fn load(context: &Context, state: &StateDir, name: &str) -> anyhow::Result<TargetLibrary> {
+        let config = context.config.target(name)?.clone();
+        let library = load_connector(
+            &context.plugins,
+            &config.connector,
+            config.connector_file.as_deref(),
+            context.load,
+        )
+        .with_context(|| format!("target `{name}`"))?;
+        let metadata = &library.info().metadata;
+        let values = connector_values(&context.config, &config, &metadata.settings)
+            .with_context(|| format!("target `{name}` ({} connector)", metadata.name))?;
+        Ok(TargetLibrary {
+            state_dir: state.subdir(&format!("connectors/{name}"))?,
+            config,
+            library,
+            values,
+        })
+    }
+
+    /// The connector's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.library.info().metadata
+    }
+
+    /// Checks the settings and the target's policy against the connector, and
+    /// creates the connector.
+    pub fn open(self) -> anyhow::Result<Target> {
+        let name = self.config.name.clone();
+        let metadata = self.metadata().clone();
+        let settings = Settings::check(&metadata.settings, self.values.clone())
+            .with_context(|| format!("target `{name}` ({} connector)", metadata.name))?;
+        self.config
+            .policy
+            .check_vendor_rules(&metadata.password_rules)
+            .with_context(|| format!("target `{name}`: [policy]"))?;
+        let connector = self.create(settings).map_err(|e| {
+            anyhow!(
+                "target `{name}`: the {} connector refused its settings: {}",
+                metadata.name,
+                e.message
+            )
+        })?;
+        Ok(Target {
+            config: self.config,
+            metadata,
+            connector,
+        })
+    }
+
+    /// Creates a connector from checked settings, with a deadline on every call:
+    /// three times the request `timeout` the settings give (default 60 s), and a
+    /// margin.
+    pub fn create(&self, settings: Settings) -> Result<Arc<dyn Connector>, ConnectorError> {
+        let request_timeout = settings
+            .get_u64("timeout")
+            .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs);
+        let connector = self.library.create(
+            &settings,
+            CreateContext {
+                target: self.config.name.clone(),
+                state_dir: self.state_dir.clone(),
+                rate: self.config.rate,
+            },
+        )?;
+        Ok(Arc::new(WithDeadline::new(
+            connector,
+            call_deadline(request_timeout),
+        )))
     }
 }
 

@@ -2,6 +2,7 @@
 //! hand jobs to the [runner](crate::job::Runner).
 
 mod check;
+mod conformance;
 mod connectors;
 mod jobs;
 mod reset;
@@ -41,6 +42,17 @@ pub async fn run(cli: &Cli) -> CommandResult {
         Command::Jobs => {
             let (state, journal) = journal(cli).await?;
             interruptible(&interrupts, jobs::list(&state, &journal)).await
+        }
+        Command::Conformance {
+            target,
+            test_user,
+            out,
+        } => {
+            let test = test_user
+                .as_deref()
+                .zip(out.as_deref())
+                .map(|(id, out)| conformance::TestUser { id, out });
+            conformance::run(&context(cli)?, target, test, interrupts).await
         }
         Command::Report { job } => {
             let (_, journal) = journal(cli).await?;
@@ -125,6 +137,17 @@ fn output_written(result: std::io::Result<()>) -> CommandResult {
             anyhow::Error::new(error).context("cannot write to standard output"),
         )),
     }
+}
+
+/// A new job id: the UTC time and a random suffix (`20261123-150412-3f9a`).
+fn new_job_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    format!("{stamp}-{:04x}", rand::random::<u16>())
 }
 
 /// Lays out rows as aligned columns (the last column is not padded).

@@ -54,7 +54,7 @@ pub async fn run(
         };
     }
 
-    let id = new_job_id();
+    let id = super::new_job_id();
     let lock = JobLock::acquire(&state, &id).map_err(|e| match e {
         LockError::Running { .. } => Failure::usage(anyhow!("job id {id} is taken; run again")),
         LockError::Io(e) => Failure::usage(e),
@@ -266,15 +266,4 @@ async fn dry_run(targets: &[Target], definition: &JobDefinition) -> CommandResul
         );
     }
     Ok(Exit::Success)
-}
-
-/// A new job id: the UTC time and a random suffix (`20261123-150412-3f9a`).
-fn new_job_id() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = now
-        .format(time::macros::format_description!(
-            "[year][month][day]-[hour][minute][second]"
-        ))
-        .unwrap_or_default();
-    format!("{stamp}-{:04x}", rand::random::<u16>())
 }

@@ -32,7 +32,7 @@ use rekey_policy::{PasscodePolicy, PasswordPolicy};
 use serde::Deserialize;
 
 pub use secret_ref::read_secret_file;
-pub use settings::connector_settings;
+pub use settings::{connector_settings, connector_values};
 
 /// Keys of a target table that belong to the host, not the connector.
 const HOST_KEYS: &[&str] = &[

@@ -15,6 +15,19 @@ pub fn connector_settings(
     target: &TargetConfig,
     schema: &[SettingSpec],
 ) -> anyhow::Result<Settings> {
+    Ok(Settings::check(
+        schema,
+        connector_values(config, target, schema)?,
+    )?)
+}
+
+/// A target's connector settings as values, secrets resolved, before they are
+/// checked against the schema (the conformance kit varies them).
+pub fn connector_values(
+    config: &Config,
+    target: &TargetConfig,
+    schema: &[SettingSpec],
+) -> anyhow::Result<Vec<(String, SettingValue)>> {
     let mut values = Vec::with_capacity(target.settings.len());
     for (name, value) in &target.settings {
         let spec = schema.iter().find(|s| &s.name == name);
@@ -43,7 +56,7 @@ pub fn connector_settings(
         };
         values.push((name.clone(), value));
     }
-    Ok(Settings::check(schema, values)?)
+    Ok(values)
 }
 
 fn toml_to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
