@@ -102,7 +102,7 @@ pub struct OracleConfig {
     /// The identity domain's password policy.
     pub policy: OraclePolicy,
     /// Accept a plain string as `password` in manual-reset-pwd (Jackson binds a
-    /// string to `char[]` too [INF]); by default only the documented array is.
+    /// string to `char[]` too \[INF\]); by default only the documented array is.
     pub accept_plain_password: bool,
     /// The body of a successful manual-reset-pwd.
     pub manual_reset_reply: ManualResetReply,

@@ -5,7 +5,7 @@
 //! row per user and target records the user's state and, while the job needs it,
 //! its new password. A password is committed with its user in state `sending`
 //! before the request that carries it leaves; the vendor's answer is committed
-//! after. Commits are grouped ([`writer`]) and the database runs in WAL mode with
+//! after. Commits are grouped (module `writer`) and the database runs in WAL mode with
 //! `synchronous = FULL` for every write a caller waits on, so the journal survives
 //! a crash or power loss without capping throughput.
 //!
