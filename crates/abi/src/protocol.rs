@@ -125,8 +125,9 @@ pub struct CreateRequest {
 }
 
 impl CreateRequest {
-    /// Checks the settings against the connector's schema.
-    pub fn settings(
+    /// Checks the settings against the connector's schema: the settings, and the
+    /// context.
+    pub fn checked(
         self,
         schema: &[crate::SettingSpec],
     ) -> Result<(Settings, CreateContext), SettingsError> {
@@ -325,7 +326,7 @@ mod tests {
         })
         .unwrap();
         let request: CreateRequest = decode(&bytes, "create").unwrap();
-        let (back, context) = request.settings(&schema).unwrap();
+        let (back, context) = request.checked(&schema).unwrap();
         assert_eq!(context.target, "mail");
         assert_eq!(context.rate, Some(2.5));
         assert_eq!(back.secret("password").unwrap().expose(), "pw");

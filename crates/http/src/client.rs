@@ -130,15 +130,16 @@ impl VendorHttp {
     }
 
     /// Sends a request with a token of `session`, put in place by `attach` (for a
-    /// vendor that wants it in a header of its own). The token is taken only once
-    /// the target's rate limit admits the request, so it never waits in the queue
-    /// until it expires; a login or renewal that the token needs goes out in that
-    /// same slot, at once (rather than queueing while every caller waits for it),
-    /// and the request waits for the next slot and takes the token afresh. A 401 renews the
-    /// token once and sends the request again
-    /// ([`TokenSession::call`](rekey_api::TokenSession::call)); a second 401 is
-    /// [`AuthRefused`](ErrorKind::AuthRefused). Every other status is the caller's
-    /// to read, as with [`send`](Self::send).
+    /// vendor that wants it in a header of its own).
+    ///
+    /// The token is taken only once the target's rate limit admits the request, so
+    /// it never waits in the queue until it expires. A login or renewal that the
+    /// token needs goes out in that same slot, at once (rather than queueing while
+    /// every caller waits for it), and the request then waits for the next slot and
+    /// takes the token afresh. A 401 renews the token once and sends the request
+    /// again ([`TokenSession::call`](rekey_api::TokenSession::call)); a second 401
+    /// is [`AuthRefused`](ErrorKind::AuthRefused). Every other status is the
+    /// caller's to read, as with [`send`](Self::send).
     pub async fn send_with_token_in<S, A>(
         &self,
         session: &TokenSession<S>,

@@ -200,7 +200,7 @@ unsafe extern "C" fn create<P: Plugin>(
             let bytes = unsafe { std::slice::from_raw_parts(request, len) };
             let request: CreateRequest = protocol::decode(bytes, "create")?;
             let metadata = P::metadata();
-            let (settings, context) = request.settings(&metadata.settings)?;
+            let (settings, context) = request.checked(&metadata.settings)?;
             let label: Arc<str> = Arc::from(context.target.as_str());
             // Entered so that anything the connector builds (HTTP clients) finds this
             // library's runtime.
