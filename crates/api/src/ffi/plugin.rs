@@ -434,3 +434,6 @@ macro_rules! export_connector {
         }
     };
 }
+
+#[cfg(test)]
+mod tests;
