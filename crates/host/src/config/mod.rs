@@ -28,8 +28,14 @@ use anyhow::{Context, anyhow, bail};
 use rekey_policy::{PasscodePolicy, PasswordPolicy};
 use serde::Deserialize;
 
-pub use secret_ref::read_secret_file;
-pub use settings::connector_settings;
+use crate::results::Recipients;
+use crate::trust;
+
+pub use secret_ref::{SECRET_FILE_LIMIT, read_secret_file};
+pub use settings::{ConnectorSettings, connector_settings};
+
+/// The largest config file rekey reads: far more than any real config needs.
+pub const CONFIG_FILE_LIMIT: u64 = 1024 * 1024;
 
 /// Keys of a target table that belong to the host, not the connector.
 const HOST_KEYS: &[&str] = &[
@@ -56,6 +62,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// The targets, by name.
     pub targets: BTreeMap<String, TargetConfig>,
+    /// `[rekey] recipients`: the default age recipients of results files.
+    pub recipients: Recipients,
 }
 
 /// One `[targets.NAME]` table.
@@ -80,8 +88,8 @@ pub struct TargetConfig {
     /// How long a batch may keep retrying passing failures (seconds).
     pub retry_budget: Option<u64>,
     /// Everything else: the connector's settings, checked against its schema when
-    /// the target is opened.
-    pub settings: toml::Table,
+    /// the target is opened (a literal secret among them never shows in `Debug`).
+    pub settings: ConnectorSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +99,8 @@ struct RekeySection {
     plugin_path: Vec<PathBuf>,
     #[serde(default)]
     state_dir: Option<PathBuf>,
+    #[serde(default)]
+    recipients: Vec<String>,
 }
 
 impl Config {
@@ -111,10 +121,10 @@ impl Config {
         )
     }
 
-    /// Reads and checks the config at `path`.
+    /// Reads and checks the config at `path`, which must be trusted (see
+    /// [`trust`](crate::trust)): whoever can change it decides what rekey runs.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = trust::read_trusted(path, "config file", CONFIG_FILE_LIMIT)?;
         let private = is_private(path)?;
         let table: toml::Table =
             toml::from_str(&text).map_err(|e| syntax_error(path, &text, &e))?;
@@ -147,12 +157,17 @@ impl Config {
                 ),
             }
         }
+        let recipients = Recipients::parse(
+            &rekey.recipients,
+            &format!("{}: [rekey] recipients", path.display()),
+        )?;
         Ok(Config {
             path: path.to_owned(),
             private,
             plugin_path: rekey.plugin_path.into_iter().map(|p| dir.join(p)).collect(),
             state_dir: rekey.state_dir.map(|p| dir.join(p)),
             targets,
+            recipients,
         })
     }
 
@@ -252,7 +267,7 @@ impl TargetConfig {
             policy,
             passcode_policy,
             retry_budget,
-            settings: table,
+            settings: ConnectorSettings::new(table),
         })
     }
 }

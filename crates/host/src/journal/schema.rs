@@ -143,6 +143,7 @@ mod v1 {
             output: Output {
                 path: options.out,
                 format: options.format.parse().unwrap_or(Format::Csv),
+                recipients: Default::default(),
             },
         })
     }
