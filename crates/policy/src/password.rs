@@ -71,7 +71,15 @@ impl PasswordPolicy {
                 },
             });
         }
-        let sum = self.min_lower + self.min_upper + self.min_digit + self.min_symbol;
+        // Saturating: the minimums come from the config, and may be absurd.
+        let sum = [
+            self.min_lower,
+            self.min_upper,
+            self.min_digit,
+            self.min_symbol,
+        ]
+        .iter()
+        .fold(0usize, |sum, &min| sum.saturating_add(min));
         if sum > self.length {
             return Err(PolicyError::MinimumsExceedLength {
                 sum,
@@ -339,6 +347,14 @@ mod tests {
         );
         let err = policy(12, [0, 0, 0, 1], "!", "!").generator().unwrap_err();
         assert!(err.to_string().contains("every symbol is excluded"));
+        let huge = usize::MAX / 2;
+        let err = policy(12, [huge, huge, huge, 1], "!", "")
+            .generator()
+            .unwrap_err();
+        assert!(
+            matches!(err, PolicyError::MinimumsExceedLength { .. }),
+            "{err}"
+        );
         let err = policy(2, [0; 4], "!", "").generator().unwrap_err();
         assert!(err.to_string().contains("use 4 to 256"));
         let err = policy(12, [0; 4], "!a", "").generator().unwrap_err();
