@@ -39,7 +39,14 @@ pub fn write_row(
     pending: Pending<'_>,
 ) -> io::Result<()> {
     let password = user.password.as_ref();
-    let (status, password, detail): (_, _, Cow<'_, str>) = match (user.state, pending) {
+    // A planned user has no password yet. One that has (a state code no rekey
+    // writes reads as planned) may have been sent it: the reading that loses
+    // nothing is an unknown outcome, with the password handed over.
+    let state = match (user.state, password) {
+        (UserState::Planned, Some(_)) => UserState::Sending,
+        (state, _) => state,
+    };
+    let (status, password, detail): (_, _, Cow<'_, str>) = match (state, pending) {
         (UserState::Reset, _) => (Status::Reset, password, (&user.detail).into()),
         (UserState::Failed, _) => (Status::Failed, password, (&user.detail).into()),
         (UserState::SetAside, _) => (Status::Skipped, None, (&user.detail).into()),
