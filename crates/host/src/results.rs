@@ -5,16 +5,19 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use rekey_api::{CredentialKind, Secret};
 use serde::{Deserialize, Serialize};
 
+mod place;
 mod recipients;
 
+pub use place::{FileIdentity, create_private, files_aside, sync_dir};
+use place::{FilePlace, temporary_path};
 pub use recipients::{RECIPIENTS_FILE_LIMIT, Recipients};
 
 /// The results file's format.
@@ -155,19 +158,6 @@ enum Sink {
     Jsonl(BufWriter<Output>),
 }
 
-/// A results file being written, and how it gets to its path.
-struct FilePlace {
-    /// The results file's path.
-    path: PathBuf,
-    /// Where the bytes are written, when not straight at `path`: a private
-    /// temporary file beside it, moved to `path` when complete.
-    aside: Option<PathBuf>,
-    /// Whether moving the file into place may replace the file at `path`.
-    replace: bool,
-    /// The identity of the file written.
-    identity: FileIdentity,
-}
-
 /// Writes results rows as they come. Once a write has failed, every later write
 /// and [`finish`](Self::finish) fails too: a results file with a hole in it is
 /// never passed off as complete.
@@ -201,8 +191,8 @@ impl ResultsWriter {
     pub fn create(path: &Path, format: Format, recipients: &Recipients) -> io::Result<Self> {
         if recipients.is_empty() {
             let file = create_private(path)?;
-            let identity = FileIdentity::from_metadata(&file.metadata()?);
-            return Self::to_file(file, path, None, false, identity, format, recipients);
+            let place = FilePlace::new(&file, path, None, false)?;
+            return Self::new(Destination::File(file), Some(place), format, recipients);
         }
         // Refused now rather than after the whole job; checked again when the
         // file is moved into place.
@@ -235,34 +225,10 @@ impl ResultsWriter {
         let temp = temporary_path(path);
         let _ = std::fs::remove_file(&temp);
         let file = create_private(&temp)?;
-        let identity = FileIdentity::from_metadata(&file.metadata()?);
+        let place = FilePlace::new(&file, path, Some(temp.clone()), replace).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })?;
         // Should this fail, the place is dropped, and the file aside with it.
-        Self::to_file(
-            file,
-            path,
-            Some(temp),
-            replace,
-            identity,
-            format,
-            recipients,
-        )
-    }
-
-    fn to_file(
-        file: File,
-        path: &Path,
-        aside: Option<PathBuf>,
-        replace: bool,
-        identity: FileIdentity,
-        format: Format,
-        recipients: &Recipients,
-    ) -> io::Result<Self> {
-        let place = FilePlace {
-            path: path.to_owned(),
-            aside,
-            replace,
-            identity,
-        };
         Self::new(Destination::File(file), Some(place), format, recipients)
     }
 
@@ -411,82 +377,6 @@ impl Destination {
     }
 }
 
-impl FilePlace {
-    /// Moves a file written aside to its path (replacing only when allowed), then
-    /// syncs the directory so that the name survives a crash.
-    fn move_into_place(&mut self) -> io::Result<()> {
-        if let Some(aside) = &self.aside {
-            if self.replace {
-                std::fs::rename(aside, &self.path)?;
-            } else {
-                move_without_replacing(aside, &self.path)?;
-            }
-            self.aside = None;
-        }
-        if let Some(dir) = self.path.parent() {
-            sync_dir(dir);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for FilePlace {
-    /// A file written aside and never moved into place is incomplete: removed.
-    fn drop(&mut self) {
-        if let Some(aside) = self.aside.take() {
-            let _ = std::fs::remove_file(aside);
-        }
-    }
-}
-
-/// Moves `from` to `to` unless a file appeared at `to`: a hard link, which fails
-/// if `to` exists, then the old name removed. Where the file system has no hard
-/// links, a check then a rename.
-fn move_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => std::fs::remove_file(from),
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!(
-                "a file appeared at {} while rekey wrote the results; they are kept nowhere else but the journal: move that file away, then run rekey resume",
-                to.display()
-            ),
-        )),
-        Err(_) if FileIdentity::of(to)?.is_none() => std::fs::rename(from, to),
-        Err(error) => Err(error),
-    }
-}
-
-/// `dir/.name.rekey-PID.tmp` beside `path`: where a results file is written aside.
-fn temporary_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("results");
-    path.with_file_name(format!(".{name}.rekey-{}.tmp", std::process::id()))
-}
-
-/// Files a results file may have been written aside to, by any process, beside
-/// `path` (see [`temporary_path`]).
-pub fn files_aside(path: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return Vec::new();
-    };
-    let prefix = format!(".{name}.rekey-");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tmp"))
-        })
-        .collect()
-}
-
 /// `cell` as a spreadsheet shows it as text: with a leading `'` when it would
 /// begin a formula (`=`, `+`, `-`, `@`) or with a tab or carriage return.
 pub fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
@@ -494,77 +384,6 @@ pub fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
-    }
-}
-
-/// What tells one file from another at the same path: its device and inode. A
-/// results file is only ever replaced by the job that created it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileIdentity {
-    /// The device.
-    pub dev: u64,
-    /// The inode.
-    pub ino: u64,
-}
-
-impl FileIdentity {
-    /// The identity of the file at `path` (not following a final symbolic link),
-    /// or `None` if there is none.
-    pub fn of(path: &Path) -> io::Result<Option<FileIdentity>> {
-        match std::fs::symlink_metadata(path) {
-            Ok(metadata) => Ok(Some(Self::from_metadata(&metadata))),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
-        }
-    }
-
-    #[cfg(unix)]
-    fn from_metadata(metadata: &std::fs::Metadata) -> FileIdentity {
-        use std::os::unix::fs::MetadataExt;
-        FileIdentity {
-            dev: metadata.dev(),
-            ino: metadata.ino(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn from_metadata(metadata: &std::fs::Metadata) -> FileIdentity {
-        // Without inodes, the creation time (kept by a rename) is the best a
-        // file's identity can be.
-        let created = metadata
-            .created()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        FileIdentity {
-            dev: 0,
-            ino: created,
-        }
-    }
-}
-
-/// Creates a new file readable by its owner only; fails if it exists.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Syncs a directory so that a file just created in it survives a crash. Best
-/// effort: not every platform or file system supports it.
-pub fn sync_dir(dir: &Path) {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
     }
 }
 
