@@ -13,7 +13,7 @@ use rekey_host::engine::{
 use rekey_host::ffi::{LoadOptions, PluginLibrary};
 use rekey_host::job::{Pending, write_row};
 use rekey_host::journal::{Journal, JournalPlan};
-use rekey_host::results::{Format, ResultsWriter};
+use rekey_host::results::{Format, Recipients, ResultsWriter};
 use rekey_host::state::StateDir;
 use rekey_policy::PasswordPolicy;
 use rekey_sim::smartermail::{SmarterMailConfig, SmarterMailSim};
@@ -144,6 +144,7 @@ fn definition(concurrency: usize) -> JobDefinition {
         output: Output {
             path: None,
             format: Format::Csv,
+            recipients: Default::default(),
         },
     }
 }
@@ -165,7 +166,7 @@ async fn run(
         concurrency,
         retry: RetryPolicy::default(),
     };
-    let mut results = ResultsWriter::create(out, Format::Csv)?;
+    let mut results = ResultsWriter::create(out, Format::Csv, &Recipients::default())?;
     let stop = StopSignal::default();
     let started = Instant::now();
     let summary = engine::execute(

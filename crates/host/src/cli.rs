@@ -162,6 +162,15 @@ pub struct ResetArgs {
     #[arg(long, default_value = "csv", value_parser = parse_format)]
     pub format: Format,
 
+    /// Encrypt the results to this age recipient: an age public key (age1...) or
+    /// an SSH public key (repeatable; replaces the config's `recipients`).
+    #[arg(long, value_name = "R")]
+    pub recipient: Vec<String>,
+
+    /// Encrypt the results to the recipients in FILE, one a line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+
     /// Authenticate, resolve the users, validate, print the plan; change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -8,7 +8,7 @@ use rekey_api::CredentialKind;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Selection;
-use crate::results::Format;
+use crate::results::{Format, Recipients};
 
 /// A job's definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +62,10 @@ pub struct Output {
     pub path: Option<PathBuf>,
     /// Its format.
     pub format: Format,
+    /// The age recipients it is encrypted to (none: plain). Absent from jobs
+    /// written before rekey could encrypt.
+    #[serde(default, skip_serializing_if = "Recipients::is_empty")]
+    pub recipients: Recipients,
 }
 
 impl JobDefinition {
@@ -94,6 +98,11 @@ mod tests {
             output: Output {
                 path: None,
                 format: Format::Jsonl,
+                recipients: Recipients::parse(
+                    [age::x25519::Identity::generate().to_public().to_string()],
+                    "test",
+                )
+                .unwrap(),
             },
         };
         let json = serde_json::to_string(&definition).unwrap();
@@ -104,5 +113,25 @@ mod tests {
         assert!(json.contains(r#""kind":"sip""#), "{json}");
         let back: JobDefinition = serde_json::from_str(&json).unwrap();
         assert_eq!(back, definition);
+    }
+
+    #[test]
+    fn definitions_without_recipients_still_read() {
+        let json = r#"{"targets":[{"name":"mail","connector":"smartermail"}],"kind":"password","selection":"all","passwords":"generate","output":{"path":"/r.csv","format":"csv"}}"#;
+        let definition: JobDefinition = serde_json::from_str(json).unwrap();
+        assert!(definition.output.recipients.is_empty());
+        assert!(
+            !serde_json::to_string(&definition)
+                .unwrap()
+                .contains("recipients")
+        );
+        let bad = json.replace(
+            r#""format":"csv""#,
+            r#""format":"csv","recipients":["nope"]"#,
+        );
+        let err = serde_json::from_str::<JobDefinition>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`nope` is not a recipient"), "{err}");
     }
 }

@@ -10,7 +10,8 @@
 //! opening targets ([`target`], with a [`deadline`] on every connector call); the
 //! job [`engine`], which owns its types and ports; the durable
 //! [`journal`] that implements them, in the [`state`] directory; the [`results`]
-//! file; progress, logging and [`interrupts`].
+//! file; progress, logging and [`interrupts`]; and the [`trust`] checks on the
+//! files rekey reads or runs.
 
 pub mod cli;
 pub mod commands;
@@ -30,4 +31,5 @@ pub mod progress;
 pub mod results;
 pub mod state;
 pub mod target;
+pub mod trust;
 pub mod users_file;

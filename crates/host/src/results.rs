@@ -1,16 +1,24 @@
 //! The results file: one row per user (`target,user,kind,status,password,detail`),
-//! as CSV or JSON lines, created private and never over an existing file, and
-//! synced to disk before rekey exits. It takes plain rows; what a row says is
-//! decided by the job.
+//! as CSV or JSON lines, optionally encrypted to age recipients, created private
+//! and never over an existing file, and synced to disk before rekey exits. It
+//! takes plain rows; what a row says is decided by the job.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use rekey_api::{CredentialKind, Secret};
 use serde::{Deserialize, Serialize};
+
+mod place;
+mod recipients;
+
+pub use place::{FileIdentity, create_private, files_aside, sync_dir};
+use place::{FilePlace, temporary_path};
+pub use recipients::{RECIPIENTS_FILE_LIMIT, Recipients};
 
 /// The results file's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,23 +98,57 @@ struct Record<'a> {
     detail: &'a str,
 }
 
-enum Output {
+/// Where the bytes go.
+enum Destination {
     File(File),
     Stdout(io::Stdout),
 }
 
-impl Write for Output {
+impl Write for Destination {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Output::File(f) => f.write(buf),
-            Output::Stdout(s) => s.write(buf),
+            Destination::File(f) => f.write(buf),
+            Destination::Stdout(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Output::File(f) => f.flush(),
-            Output::Stdout(s) => s.flush(),
+            Destination::File(f) => f.flush(),
+            Destination::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+/// The bytes as written: plain, or encrypted as they go. Encrypted, they leave
+/// in age's 64 KiB chunks, and only [`Output::finish`] makes the file whole.
+enum Output {
+    Plain(Destination),
+    Encrypted(Box<age::stream::StreamWriter<Destination>>),
+}
+
+impl Output {
+    /// Writes the last encrypted chunk, if encrypting.
+    fn finish(self) -> io::Result<Destination> {
+        match self {
+            Output::Plain(destination) => Ok(destination),
+            Output::Encrypted(writer) => writer.finish(),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Plain(d) => d.write(buf),
+            Output::Encrypted(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Plain(d) => d.flush(),
+            Output::Encrypted(e) => e.flush(),
         }
     }
 }
@@ -119,9 +161,16 @@ enum Sink {
 /// Writes results rows as they come. Once a write has failed, every later write
 /// and [`finish`](Self::finish) fails too: a results file with a hole in it is
 /// never passed off as complete.
+///
+/// Encrypted results (to age [`Recipients`]) are written aside, to a private
+/// temporary file in the same directory, and moved into place by `finish`: an age
+/// file without its last chunk cannot be decrypted at all, so the results file's
+/// path only ever holds a complete one. Plain results of a new job are written at
+/// their path as they come; a rewrite is written aside and replaces the old file.
+/// No plaintext of encrypted results ever reaches a disk.
 pub struct ResultsWriter {
     sink: Sink,
-    path: Option<PathBuf>,
+    file: Option<FilePlace>,
     broken: Option<io::ErrorKind>,
     /// Rows a test lets through before writes fail (see `crate::fault`).
     fault_after: Option<usize>,
@@ -137,17 +186,62 @@ impl Sink {
 }
 
 impl ResultsWriter {
-    /// Creates `path` (mode 0600), refusing if it exists.
-    pub fn create(path: &Path, format: Format) -> io::Result<Self> {
-        Self::new(Output::File(create_private(path)?), Some(path), format)
+    /// Creates a new job's results file at `path` (mode 0600), refusing if one
+    /// exists; encrypted to `recipients` unless there are none.
+    pub fn create(path: &Path, format: Format, recipients: &Recipients) -> io::Result<Self> {
+        if recipients.is_empty() {
+            let file = create_private(path)?;
+            let place = FilePlace::new(&file, path, None, false)?;
+            return Self::new(Destination::File(file), Some(place), format, recipients);
+        }
+        // Refused now rather than after the whole job; checked again when the
+        // file is moved into place.
+        if FileIdentity::of(path)?.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a file exists at that path",
+            ));
+        }
+        Self::aside(path, format, recipients, false)
+    }
+
+    /// Writes a whole results file aside, to replace the one at `path` when
+    /// finished (a stopped job's file, rewritten at resume or discard).
+    pub fn replace(path: &Path, format: Format, recipients: &Recipients) -> io::Result<Self> {
+        Self::aside(path, format, recipients, true)
     }
 
     /// Writes to standard output.
-    pub fn stdout(format: Format) -> io::Result<Self> {
-        Self::new(Output::Stdout(io::stdout()), None, format)
+    pub fn stdout(format: Format, recipients: &Recipients) -> io::Result<Self> {
+        Self::new(Destination::Stdout(io::stdout()), None, format, recipients)
     }
 
-    fn new(output: Output, path: Option<&Path>, format: Format) -> io::Result<Self> {
+    fn aside(
+        path: &Path,
+        format: Format,
+        recipients: &Recipients,
+        replace: bool,
+    ) -> io::Result<Self> {
+        let temp = temporary_path(path);
+        let _ = std::fs::remove_file(&temp);
+        let file = create_private(&temp)?;
+        let place = FilePlace::new(&file, path, Some(temp.clone()), replace).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })?;
+        // Should this fail, the place is dropped, and the file aside with it.
+        Self::new(Destination::File(file), Some(place), format, recipients)
+    }
+
+    fn new(
+        destination: Destination,
+        file: Option<FilePlace>,
+        format: Format,
+        recipients: &Recipients,
+    ) -> io::Result<Self> {
+        let output = match recipients.encryptor()? {
+            None => Output::Plain(destination),
+            Some(encryptor) => Output::Encrypted(Box::new(encryptor.wrap_output(destination)?)),
+        };
         let mut writer = ResultsWriter {
             sink: match format {
                 Format::Csv => Sink::Csv(Box::new(
@@ -157,7 +251,7 @@ impl ResultsWriter {
                 )),
                 Format::Jsonl => Sink::Jsonl(BufWriter::new(output)),
             },
-            path: path.map(Path::to_owned),
+            file,
             broken: None,
             fault_after: crate::fault::results_write_limit(),
         };
@@ -167,6 +261,12 @@ impl ResultsWriter {
             writer.check(header.map_err(io::Error::other))?;
         }
         Ok(writer)
+    }
+
+    /// The identity of the file being written, which the results file has once
+    /// [`finish`](Self::finish) moved it into place (`None` for standard output).
+    pub fn identity(&self) -> Option<FileIdentity> {
+        self.file.as_ref().map(|f| f.identity)
     }
 
     fn check(&mut self, result: io::Result<()>) -> io::Result<()> {
@@ -186,7 +286,9 @@ impl ResultsWriter {
         }
     }
 
-    /// Appends a row.
+    /// Appends a row. In CSV, a cell other than the password that a spreadsheet
+    /// would read as a formula gets a leading `'`; the password is always written
+    /// exactly.
     pub fn write(&mut self, row: &ResultRow<'_>) -> io::Result<()> {
         self.refuse_if_broken()?;
         if let Some(left) = &mut self.fault_after {
@@ -195,114 +297,93 @@ impl ResultsWriter {
             }
             *left -= 1;
         }
-        let record = Record {
-            target: row.target,
-            user: row.user,
-            kind: row.kind.as_str(),
-            status: row.status.as_str(),
-            password: row.password.map_or("", Secret::expose),
-            detail: row.detail,
-        };
+        let password = row.password.map_or("", Secret::expose);
         let mut written = match &mut self.sink {
-            Sink::Csv(csv) => csv.serialize(&record).map_err(io::Error::other),
-            Sink::Jsonl(out) => serde_json::to_writer(&mut *out, &record)
-                .map_err(io::Error::other)
-                .and_then(|()| out.write_all(b"\n")),
+            Sink::Csv(csv) => csv
+                .serialize(&Record {
+                    target: &spreadsheet_safe(row.target),
+                    user: &spreadsheet_safe(row.user),
+                    kind: row.kind.as_str(),
+                    status: row.status.as_str(),
+                    password,
+                    detail: &spreadsheet_safe(row.detail),
+                })
+                .map_err(io::Error::other),
+            Sink::Jsonl(out) => {
+                let record = Record {
+                    target: row.target,
+                    user: row.user,
+                    kind: row.kind.as_str(),
+                    status: row.status.as_str(),
+                    password,
+                    detail: row.detail,
+                };
+                serde_json::to_writer(&mut *out, &record)
+                    .map_err(io::Error::other)
+                    .and_then(|()| out.write_all(b"\n"))
+            }
         };
         // Standard output is usually a pipe: each row goes through at once, so that
         // a reader that went away is noticed before the next user is sent.
-        if written.is_ok() && self.path.is_none() {
+        if written.is_ok() && self.file.is_none() {
             written = self.sink.flush();
         }
         self.check(written)
     }
 
-    /// Flushes everything and, for a file, syncs it and its directory to disk.
-    pub fn finish(mut self) -> io::Result<()> {
-        self.refuse_if_broken()?;
-        self.sink.flush()?;
-        let output = match self.sink {
+    /// Flushes everything (the last encrypted chunk included) and, for a file,
+    /// syncs it, moves it into place if it was written aside, and syncs its
+    /// directory. If this fails, or the writer is dropped unfinished, a file
+    /// written aside is removed, and the results file's path keeps what it held.
+    pub fn finish(self) -> io::Result<()> {
+        let ResultsWriter {
+            sink, file, broken, ..
+        } = self;
+        let destination = match broken {
+            Some(kind) => Err(io::Error::new(
+                kind,
+                "an earlier write to the results failed",
+            )),
+            None => sink.finish(),
+        }?;
+        match file {
+            Some(mut place) => destination.sync().and_then(|()| place.move_into_place()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Sink {
+    /// Flushes every buffer and ends the encryption, if any.
+    fn finish(mut self) -> io::Result<Destination> {
+        self.flush()?;
+        let output = match self {
             Sink::Csv(csv) => csv.into_inner().map_err(|e| e.into_error())?,
             Sink::Jsonl(out) => out.into_inner().map_err(|e| e.into_error())?,
         };
-        match output {
-            Output::File(file) => {
-                file.sync_all()?;
-                if let Some(dir) = self.path.as_deref().and_then(Path::parent) {
-                    sync_dir(dir);
-                }
-            }
-            Output::Stdout(mut stdout) => stdout.flush()?,
-        }
-        Ok(())
+        let mut destination = output.finish()?;
+        destination.flush()?;
+        Ok(destination)
     }
 }
 
-/// What tells one file from another at the same path: its device, inode and
-/// creation time (inode numbers are reused as soon as a file is deleted). A
-/// results file is only ever replaced by the job that created it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileIdentity {
-    /// The device.
-    pub dev: u64,
-    /// The inode.
-    pub ino: u64,
-    /// When the file was created (nanoseconds since the epoch), where the file
-    /// system records it.
-    #[serde(default)]
-    pub born: Option<u128>,
-}
-
-impl FileIdentity {
-    /// The identity of the file at `path` (not following a final symbolic link),
-    /// or `None` if there is none.
-    pub fn of(path: &Path) -> io::Result<Option<FileIdentity>> {
-        match std::fs::symlink_metadata(path) {
-            Ok(metadata) => Ok(Some(Self::from_metadata(&metadata))),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
+impl Destination {
+    /// Makes a file durable (standard output is only flushed).
+    fn sync(&self) -> io::Result<()> {
+        match self {
+            Destination::File(file) => file.sync_all(),
+            Destination::Stdout(_) => Ok(()),
         }
     }
-
-    fn from_metadata(metadata: &std::fs::Metadata) -> FileIdentity {
-        let born = metadata
-            .created()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos());
-        #[cfg(unix)]
-        let (dev, ino) = {
-            use std::os::unix::fs::MetadataExt;
-            (metadata.dev(), metadata.ino())
-        };
-        #[cfg(not(unix))]
-        let (dev, ino) = (0, 0);
-        FileIdentity { dev, ino, born }
-    }
 }
 
-/// Creates a new file readable by its owner only; fails if it exists.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Syncs a directory so that a file just created in it survives a crash. Best
-/// effort: not every platform or file system supports it.
-pub fn sync_dir(dir: &Path) {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
+/// `cell` as a spreadsheet shows it as text: with a leading `'` when it would
+/// begin a formula (`=`, `+`, `-`, `@`) or with a tab or carriage return.
+pub fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
     } else {
-        dir
-    };
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
+        Cow::Borrowed(cell)
     }
 }
 
@@ -339,7 +420,7 @@ mod tests {
     fn csv_rows_are_quoted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut writer = ResultsWriter::create(&path, Format::Csv).unwrap();
+        let mut writer = ResultsWriter::create(&path, Format::Csv, &Recipients::default()).unwrap();
         write_rows(&mut writer, "mail", CredentialKind::Password);
         writer.finish().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -355,7 +436,9 @@ mod tests {
                 0o600
             );
         }
-        let err = ResultsWriter::create(&path, Format::Csv).err().unwrap();
+        let err = ResultsWriter::create(&path, Format::Csv, &Recipients::default())
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
     }
 
@@ -363,7 +446,8 @@ mod tests {
     fn jsonl_rows_have_the_same_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let mut writer = ResultsWriter::create(&path, Format::Jsonl).unwrap();
+        let mut writer =
+            ResultsWriter::create(&path, Format::Jsonl, &Recipients::default()).unwrap();
         write_rows(&mut writer, "pbx", CredentialKind::Sip);
         writer.finish().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -383,7 +467,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
         assert_eq!(FileIdentity::of(&path).unwrap(), None);
-        ResultsWriter::create(&path, Format::Csv)
+        ResultsWriter::create(&path, Format::Csv, &Recipients::default())
             .unwrap()
             .finish()
             .unwrap();
@@ -399,5 +483,140 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, "y").unwrap();
         assert_ne!(FileIdentity::of(&path).unwrap(), second);
+    }
+
+    fn decrypt(bytes: &[u8], identity: &age::x25519::Identity) -> String {
+        let decryptor = age::Decryptor::new(bytes).unwrap();
+        let mut reader = decryptor
+            .decrypt(std::iter::once(identity as &dyn age::Identity))
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut text).unwrap();
+        text
+    }
+
+    #[test]
+    fn encrypted_results_are_written_aside_and_moved_into_place_whole() {
+        let identity = age::x25519::Identity::generate();
+        let recipients = Recipients::parse([identity.to_public().to_string()], "test").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv.age");
+        let mut writer = ResultsWriter::create(&path, Format::Csv, &recipients).unwrap();
+        write_rows(&mut writer, "mail", CredentialKind::Password);
+        assert!(
+            !path.exists(),
+            "nothing at the path until the file is whole"
+        );
+        let aside = files_aside(&path);
+        assert_eq!(aside.len(), 1);
+        let identity_written = writer.identity().unwrap();
+        writer.finish().unwrap();
+        assert!(files_aside(&path).is_empty());
+        assert_eq!(FileIdentity::of(&path).unwrap(), Some(identity_written));
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
+        assert!(!bytes.windows(4).any(|w| w == b"a@x,"), "no plaintext");
+        assert!(decrypt(&bytes, &identity).starts_with(
+            "target,user,kind,status,password,detail\nmail,a@x,password,reset,\"p,\"\"q\",\n"
+        ));
+
+        // An existing file is never replaced by a new job's results...
+        let err = ResultsWriter::create(&path, Format::Csv, &recipients)
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        // ...even one that appears while they are written.
+        let other = dir.path().join("other.csv.age");
+        let writer = ResultsWriter::create(&other, Format::Csv, &recipients).unwrap();
+        std::fs::write(&other, "someone else's").unwrap();
+        let err = writer.finish().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "someone else's");
+        assert!(
+            files_aside(&other).is_empty(),
+            "the unfinished file is removed"
+        );
+
+        // A rewrite replaces the file, encrypted again.
+        let mut writer = ResultsWriter::replace(&path, Format::Jsonl, &recipients).unwrap();
+        write_rows(&mut writer, "mail", CredentialKind::Password);
+        writer.finish().unwrap();
+        let text = decrypt(&std::fs::read(&path).unwrap(), &identity);
+        assert!(text.starts_with("{\"target\":\"mail\""), "{text}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_file_aside() {
+        let recipients = Recipients::parse(
+            [age::x25519::Identity::generate().to_public().to_string()],
+            "test",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut writer = ResultsWriter::replace(&path, Format::Csv, &recipients).unwrap();
+        writer.broken = Some(io::ErrorKind::StorageFull);
+        assert!(
+            writer
+                .write(&ResultRow {
+                    target: "t",
+                    user: "u",
+                    kind: CredentialKind::Password,
+                    status: Status::Failed,
+                    password: None,
+                    detail: "",
+                })
+                .is_err()
+        );
+        assert!(writer.finish().is_err());
+        assert!(!path.exists());
+        assert!(files_aside(&path).is_empty());
+    }
+
+    #[test]
+    fn csv_cells_that_begin_a_formula_are_quoted_but_passwords_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut writer = ResultsWriter::create(&path, Format::Csv, &Recipients::default()).unwrap();
+        let password = Secret::from("=SUM(A1)");
+        writer
+            .write(&ResultRow {
+                target: "+t",
+                user: "@evil",
+                kind: CredentialKind::Password,
+                status: Status::Reset,
+                password: Some(&password),
+                detail: "-1+2",
+            })
+            .unwrap();
+        for detail in ["=cmd|' /C calc'!A0", "\tx", "\rx", "plain - text"] {
+            writer
+                .write(&ResultRow {
+                    target: "t",
+                    user: "u",
+                    kind: CredentialKind::Password,
+                    status: Status::Failed,
+                    password: None,
+                    detail,
+                })
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&path)
+            .unwrap()
+            .records()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(&rows[0][0], "'+t");
+        assert_eq!(&rows[0][1], "'@evil");
+        assert_eq!(
+            &rows[0][4], "=SUM(A1)",
+            "the password is exactly the one set"
+        );
+        assert_eq!(&rows[0][5], "'-1+2");
+        assert_eq!(&rows[1][5], "'=cmd|' /C calc'!A0");
+        assert_eq!(&rows[2][5], "'\tx");
+        assert_eq!(&rows[3][5], "'\rx");
+        assert_eq!(&rows[4][5], "plain - text");
     }
 }

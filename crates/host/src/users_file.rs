@@ -1,11 +1,30 @@
 //! Reading `--users FILE`: one id a line (`#` comments and blank lines ignored), or a
-//! CSV file whose header has a `user` column. Read as a stream, never whole.
+//! CSV file whose header has a `user` column. Read as a stream, never whole, and
+//! never a line longer than [`LINE_LIMIT`] into memory. And what a user id may be,
+//! wherever it comes from ([`check_user_id`]).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
+
+/// The longest line a users file may have (in bytes): far longer than any id.
+pub const LINE_LIMIT: usize = 8 * 1024;
+
+/// Refuses a user id that holds a control character (a terminal escape, a
+/// newline, a tab). The message shows the id escaped, never raw; the caller says
+/// where it came from.
+pub fn check_user_id(id: &str) -> Result<(), String> {
+    match id.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "user id \"{}\" holds a control character (U+{:04X}); rekey refuses such ids",
+            id.escape_debug(),
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
 
 /// The ids in a users file, in order, as an iterator.
 pub struct UsersFile {
@@ -15,11 +34,11 @@ pub struct UsersFile {
 
 enum Rows {
     Lines {
-        lines: io::Lines<BufReader<File>>,
+        lines: io::Lines<BufReader<LineLimit<File>>>,
         number: usize,
     },
     Csv {
-        records: csv::StringRecordsIntoIter<BufReader<File>>,
+        records: csv::StringRecordsIntoIter<BufReader<LineLimit<File>>>,
         column: usize,
     },
 }
@@ -29,10 +48,12 @@ impl UsersFile {
     pub fn open(path: &Path) -> anyhow::Result<UsersFile> {
         let file = File::open(path)
             .with_context(|| format!("cannot open users file {}", path.display()))?;
-        let header = first_meaningful_line(BufReader::new(file))
+        let header = first_meaningful_line(BufReader::new(LineLimit::new(file)))
             .with_context(|| format!("cannot read users file {}", path.display()))?;
         let reopen = || {
-            File::open(path).with_context(|| format!("cannot open users file {}", path.display()))
+            File::open(path)
+                .map(LineLimit::new)
+                .with_context(|| format!("cannot open users file {}", path.display()))
         };
         let rows = match header {
             Some(line) if line.contains(',') || line.trim().eq_ignore_ascii_case("user") => {
@@ -94,6 +115,12 @@ impl Iterator for UsersFile {
                     if id.is_empty() || id.starts_with('#') {
                         continue;
                     }
+                    if let Err(why) = check_user_id(id) {
+                        return Some(Err(anyhow!(
+                            "users file {}, line {number}: {why}",
+                            self.path.display()
+                        )));
+                    }
                     return Some(Ok(id.to_owned()));
                 }
                 Rows::Csv { records, column } => {
@@ -107,10 +134,53 @@ impl Iterator for UsersFile {
                     if id.is_empty() {
                         continue;
                     }
+                    if let Err(why) = check_user_id(id) {
+                        let line = record.position().map_or(0, |p| p.line());
+                        return Some(Err(anyhow!(
+                            "users file {}, line {line}: {why}",
+                            self.path.display()
+                        )));
+                    }
                     return Some(Ok(id.to_owned()));
                 }
             }
         }
+    }
+}
+
+/// A reader that fails once a line runs longer than [`LINE_LIMIT`], so that a
+/// file with no newlines is never read whole into one line's buffer.
+struct LineLimit<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R) -> Self {
+        LineLimit { inner, run: 0 }
+    }
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut segments = buf[..n].split(|&b| b == b'\n');
+        if let Some(first) = segments.next() {
+            self.run += first.len();
+        }
+        for segment in segments {
+            if self.run > LINE_LIMIT {
+                break;
+            }
+            self.run = segment.len();
+        }
+        if self.run > LINE_LIMIT {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a line is longer than {LINE_LIMIT} bytes; user ids are never that long"),
+            ));
+        }
+        Ok(n)
     }
 }
 
@@ -176,5 +246,54 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("/nonexistent/users.txt"), "{err}");
+    }
+
+    #[test]
+    fn ids_with_control_characters_are_refused_escaped() {
+        let err = read(b"alice\nbob\x1b[2Jx\n").unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains(r"bob\u{1b}[2Jx"), "{err}");
+        assert!(!err.contains('\x1b'), "never raw: {err:?}");
+        let err = read(b"user,name\nal\tice,A\n").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains(r"al\tice"), "{err}");
+        assert!(check_user_id("ok@example.com").is_ok());
+        assert!(check_user_id("a\u{85}b").is_err(), "C1 controls too");
+    }
+
+    #[test]
+    fn overlong_lines_are_refused() {
+        let mut text = b"alice\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', LINE_LIMIT + 1));
+        text.extend(b"\nbob\n");
+        let err = read(&text).unwrap_err().to_string();
+        assert!(err.contains("longer than 8192 bytes"), "{err}");
+        // A file of one enormous line is refused before it is read whole.
+        let err = read(&vec![b'y'; 10 * LINE_LIMIT]).unwrap_err();
+        assert!(format!("{err:#}").contains("longer than"), "{err:#}");
+        let ok = format!("{}\nbob\n", "z".repeat(LINE_LIMIT));
+        assert_eq!(read(ok.as_bytes()).unwrap().len(), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            // Whatever the file holds: ids or an error, never a panic, and never an
+            // id with a control character.
+            if let Ok(ids) = read(&bytes) {
+                for id in ids {
+                    proptest::prop_assert!(check_user_id(&id).is_ok());
+                }
+            }
+        }
+
+        #[test]
+        fn csv_shaped_garbage_never_panics(text in "(user|name|,|\"|\n|\r|#|a|\u{1b}|\t| ){0,200}") {
+            if let Ok(ids) = read(text.as_bytes()) {
+                for id in ids {
+                    proptest::prop_assert!(!id.is_empty());
+                    proptest::prop_assert!(check_user_id(&id).is_ok());
+                }
+            }
+        }
     }
 }

@@ -7,6 +7,10 @@
 //! a row and ascending or descending runs of four (`1234`, `8765`, and wrapping
 //! around: `7890`), which PBX passcode rules commonly refuse.
 //!
+//! No generated password begins with a character a spreadsheet reads as the start of
+//! a formula ([`FORMULA_STARTS`]), so that a results file opened in a spreadsheet
+//! shows every password exactly as set.
+//!
 //! A policy is checked when the config is read: an impossible one (minimums longer
 //! than the password, a required class whose every character is excluded) is refused
 //! with a message that says why. A checked policy gives a generator whose output
@@ -18,6 +22,16 @@ mod password;
 
 pub use passcode::{PasscodeGenerator, PasscodePolicy, is_acceptable_passcode};
 pub use password::{PasswordGenerator, PasswordPolicy};
+
+/// The characters a spreadsheet reads as the start of a formula: no password rekey
+/// hands over may begin with one (see [`begins_formula`]).
+pub const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
+
+/// Whether `text` begins with a character a spreadsheet reads as the start of a
+/// formula.
+pub fn begins_formula(text: &str) -> bool {
+    text.starts_with(FORMULA_STARTS)
+}
 
 use rand::TryRng as _;
 
@@ -65,6 +79,11 @@ pub enum PolicyError {
     /// Every character is excluded.
     #[error("exclude_chars leaves no characters to make passwords from")]
     NoCharacters,
+    /// Every password the policy allows would begin with a formula character.
+    #[error(
+        "every password this policy allows would begin with =, +, - or @, which a spreadsheet takes for a formula: allow another character (a letter, a digit or another symbol), or lower min_symbol below the length"
+    )]
+    FormulaOnly,
     /// The policy breaks the vendor's password rules.
     #[error("the policy does not suit this connector: {0}")]
     VendorRules(String),

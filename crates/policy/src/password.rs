@@ -7,7 +7,7 @@ use rekey_api::{PasswordRules, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::{PolicyError, probe_os_random};
+use crate::{FORMULA_STARTS, PolicyError, begins_formula, probe_os_random};
 
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
 const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -71,7 +71,15 @@ impl PasswordPolicy {
                 },
             });
         }
-        let sum = self.min_lower + self.min_upper + self.min_digit + self.min_symbol;
+        // Saturating: the minimums come from the config, and may be absurd.
+        let sum = [
+            self.min_lower,
+            self.min_upper,
+            self.min_digit,
+            self.min_symbol,
+        ]
+        .iter()
+        .fold(0usize, |sum, &min| sum.saturating_add(min));
         if sum > self.length {
             return Err(PolicyError::MinimumsExceedLength {
                 sum,
@@ -135,12 +143,25 @@ impl PasswordPolicy {
         if all.is_empty() {
             return Err(PolicyError::NoCharacters);
         }
-        probe_os_random()?;
-        Ok(PasswordGenerator {
+        let generator = PasswordGenerator {
             length: self.length,
             classes,
             all,
-        })
+        };
+        // Some position must be able to start the password: a class with a minimum
+        // that has a safe character, or a free position with any safe character.
+        let can_start = (0..SOURCES).any(|source| {
+            let used = match source {
+                FREE => sum < self.length,
+                class => generator.classes[class].min > 0,
+            };
+            used && generator.source(source).iter().any(|&b| is_safe_start(b))
+        });
+        if !can_start {
+            return Err(PolicyError::FormulaOnly);
+        }
+        probe_os_random()?;
+        Ok(generator)
     }
 
     /// Checks the policy against a vendor's rules: every character it can produce
@@ -183,12 +204,33 @@ impl Class {
     }
 }
 
+/// The number of sources a position draws from: the four classes, then [`FREE`].
+const SOURCES: usize = 5;
+
+/// The source of a position not reserved for a class's minimum: every allowed
+/// character.
+const FREE: usize = 4;
+
+/// Whether a password may begin with `b` (a spreadsheet reads `=`, `+`, `-`, `@` as
+/// the start of a formula).
+fn is_safe_start(b: u8) -> bool {
+    !FORMULA_STARTS.contains(&char::from(b))
+}
+
 /// Makes passwords that meet a checked [`PasswordPolicy`].
 ///
-/// Each class's minimum is drawn from that class, the rest of the length from every
-/// allowed character, and the whole is shuffled (Fisher–Yates). Every draw is an
-/// unbiased uniform choice, and the number of draws is fixed by the length, so
-/// generation always takes the same bounded time.
+/// Each position of the password draws from a *source*: `min` positions from each
+/// class, the rest from every allowed character. The sources are laid out in a
+/// uniformly random order (Fisher–Yates), then each position draws a character
+/// uniformly from its source, except the first, which draws uniformly from its
+/// source's characters that do not begin a spreadsheet formula (`=`, `+`, `-`,
+/// `@`). So every minimum is met, every character is an unbiased uniform choice
+/// from what its position allows, and no password begins with a formula
+/// character; the only other difference from a plain shuffle is that, when a class
+/// holds only formula characters (`symbols = "=+-@"`), its positions never come
+/// first: a position whose source can start the password is swapped in, chosen
+/// uniformly (the policy check guarantees one exists). The number of draws is
+/// fixed by the length, so generation always takes the same bounded time.
 #[derive(Debug, Clone)]
 pub struct PasswordGenerator {
     length: usize,
@@ -204,25 +246,51 @@ impl PasswordGenerator {
 
     /// A new password from `rng` (tests use a seeded one).
     pub fn generate_with<R: Rng + CryptoRng + ?Sized>(&self, rng: &mut R) -> Secret {
-        let mut chars: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(self.length));
-        for class in &self.classes {
-            for _ in 0..class.min {
-                chars.push(*class.chars.choose(rng).expect("checked non-empty"));
-            }
+        let mut sources: Zeroizing<Vec<usize>> = Zeroizing::new(Vec::with_capacity(self.length));
+        for (source, class) in self.classes.iter().enumerate() {
+            sources.extend(std::iter::repeat_n(source, class.min));
         }
-        while chars.len() < self.length {
-            chars.push(*self.all.choose(rng).expect("checked non-empty"));
+        sources.resize(self.length, FREE);
+        sources.shuffle(rng);
+        let can_start = |source: usize| self.source(source).iter().any(|&b| is_safe_start(b));
+        if !can_start(sources[0]) {
+            let starts: Vec<usize> = (1..self.length)
+                .filter(|&i| can_start(sources[i]))
+                .collect();
+            let swap = *starts
+                .choose(rng)
+                .expect("checked: some position can start");
+            sources.swap(0, swap);
         }
-        chars.shuffle(rng);
         let mut text = String::with_capacity(self.length);
-        text.extend(chars.iter().map(|&b| char::from(b)));
+        let mut first: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        for (i, &source) in sources.iter().enumerate() {
+            let chars = self.source(source);
+            let pick = if i == 0 {
+                first.extend(chars.iter().copied().filter(|&b| is_safe_start(b)));
+                *first
+                    .choose(rng)
+                    .expect("checked: the first source can start")
+            } else {
+                *chars.choose(rng).expect("checked non-empty")
+            };
+            text.push(char::from(pick));
+        }
         Secret::new(text)
     }
 
+    /// The characters a position with `source` draws from.
+    fn source(&self, source: usize) -> &[u8] {
+        match source {
+            FREE => &self.all,
+            class => &self.classes[class].chars,
+        }
+    }
+
     /// Whether `password` meets the policy (used by tests and by the host to check
-    /// values before sending them).
+    /// values before sending them), and does not begin a spreadsheet formula.
     pub fn satisfies(&self, password: &str) -> bool {
-        if password.chars().count() != self.length {
+        if password.chars().count() != self.length || begins_formula(password) {
             return false;
         }
         if !password.bytes().all(|b| self.all.contains(&b)) {
@@ -237,6 +305,7 @@ impl PasswordGenerator {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use rand::SeedableRng as _;
 
     use super::*;
 
@@ -278,6 +347,14 @@ mod tests {
         );
         let err = policy(12, [0, 0, 0, 1], "!", "!").generator().unwrap_err();
         assert!(err.to_string().contains("every symbol is excluded"));
+        let huge = usize::MAX / 2;
+        let err = policy(12, [huge, huge, huge, 1], "!", "")
+            .generator()
+            .unwrap_err();
+        assert!(
+            matches!(err, PolicyError::MinimumsExceedLength { .. }),
+            "{err}"
+        );
         let err = policy(2, [0; 4], "!", "").generator().unwrap_err();
         assert!(err.to_string().contains("use 4 to 256"));
         let err = policy(12, [0; 4], "!a", "").generator().unwrap_err();
@@ -286,6 +363,64 @@ mod tests {
             .generator()
             .unwrap_err();
         assert_eq!(err, PolicyError::NoCharacters);
+    }
+
+    #[test]
+    fn formula_characters_never_come_first() {
+        // Symbols that all begin a formula, and a symbol-only policy: the one
+        // character that can start is always first.
+        let generator = policy(4, [0, 0, 0, 4], "=+-@#", "").generator().unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..200 {
+            let password = generator.generate_with(&mut rng);
+            assert!(password.expose().starts_with('#'), "{}", password.expose());
+        }
+        // Formula symbols alone, but a letter is required: the letter comes first.
+        let generator = policy(6, [1, 0, 0, 5], "=+", "").generator().unwrap();
+        for _ in 0..200 {
+            let password = generator.generate_with(&mut rng);
+            assert!(
+                password
+                    .expose()
+                    .starts_with(|c: char| c.is_ascii_lowercase())
+            );
+            assert!(generator.satisfies(password.expose()));
+        }
+        // Nothing could ever start a password.
+        let err = policy(4, [0, 0, 0, 4], "=+-@", "").generator().unwrap_err();
+        assert_eq!(err, PolicyError::FormulaOnly);
+        let err = policy(8, [0; 4], "=@", &format!("{LOWER}{UPPER}{DIGITS}"))
+            .generator()
+            .unwrap_err();
+        assert_eq!(err, PolicyError::FormulaOnly);
+        assert!(!generator.satisfies("=abcde"));
+    }
+
+    #[test]
+    fn the_first_character_is_uniform_over_those_that_can_start() {
+        // Length 4 from "ab=" with no minimums: the first character is a or b, each
+        // about half the time; the others are a, b or = about a third each.
+        let generator = policy(4, [0; 4], "=", &format!("{}{UPPER}{DIGITS}", &LOWER[2..]))
+            .generator()
+            .unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (mut first, mut later) = ([0u32; 3], [0u32; 3]);
+        let index = |c: char| "ab=".find(c).unwrap();
+        for _ in 0..30_000 {
+            let password = generator.generate_with(&mut rng);
+            let mut chars = password.expose().chars();
+            first[index(chars.next().unwrap())] += 1;
+            for c in chars {
+                later[index(c)] += 1;
+            }
+        }
+        assert_eq!(first[2], 0);
+        for n in &first[..2] {
+            assert!((14_000..16_000).contains(n), "{first:?}");
+        }
+        for n in later {
+            assert!((28_500..31_500).contains(&n), "{later:?}");
+        }
     }
 
     #[test]
@@ -362,6 +497,27 @@ mod tests {
                     prop_assert!(count(DIGITS) >= policy.min_digit);
                     prop_assert!(count(&policy.symbols) >= policy.min_symbol);
                     prop_assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || policy.symbols.contains(c)));
+                    prop_assert!(!begins_formula(text), "{}", text);
+                }
+            }
+        }
+
+        #[test]
+        fn no_password_begins_a_formula(
+            policy in valid_policy(),
+            formula_symbols in proptest::sample::subsequence(vec!['=', '+', '-', '@'], 1..=4),
+            seed in proptest::num::u64::ANY,
+        ) {
+            // The same policies, with formula characters among the symbols for sure.
+            let mut policy = policy;
+            policy.symbols.extend(formula_symbols);
+            policy.exclude_chars.retain(|c| !FORMULA_STARTS.contains(&c));
+            if let Ok(generator) = policy.generator() {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                for _ in 0..50 {
+                    let password = generator.generate_with(&mut rng);
+                    prop_assert!(!begins_formula(password.expose()), "{}", password.expose());
+                    prop_assert!(generator.satisfies(password.expose()));
                 }
             }
         }
@@ -377,7 +533,20 @@ mod tests {
                 && (policy.min_digit == 0 || available(DIGITS))
                 && (policy.min_symbol == 0 || available(&policy.symbols))
                 && (available(LOWER) || available(UPPER) || available(DIGITS) || available(&policy.symbols));
-            prop_assert_eq!(policy.generator().is_ok(), possible);
+            // And some character can start it: a letter, a digit or a symbol that
+            // begins no formula, from a class with a minimum or a free position.
+            let safe_symbols: String = policy.symbols.chars().filter(|c| !FORMULA_STARTS.contains(c)).collect();
+            let can_start = [
+                (policy.min_lower, available(LOWER)),
+                (policy.min_upper, available(UPPER)),
+                (policy.min_digit, available(DIGITS)),
+                (policy.min_symbol, available(&safe_symbols)),
+            ]
+            .iter()
+            .any(|&(min, safe)| min > 0 && safe)
+                || (sum < policy.length
+                    && (available(LOWER) || available(UPPER) || available(DIGITS) || available(&safe_symbols)));
+            prop_assert_eq!(policy.generator().is_ok(), possible && can_start);
         }
     }
 }

@@ -69,7 +69,13 @@ pub async fn run(
     drop(out);
     let mut passed = report.passed();
     if let Some(test) = test_user {
-        let result = reset_test_user(library, &journal, &state, test, kind, interrupts).await?;
+        // The results file is written as `reset` writes it: encrypted to the
+        // config's default recipients, if it names any.
+        let recipients = context.config.recipients.clone();
+        let result = reset_test_user(
+            recipients, library, &journal, &state, test, kind, interrupts,
+        )
+        .await?;
         let _ = writeln!(std::io::stdout(), "{result}");
         passed &= result.verdict != Verdict::Fail;
     }
@@ -87,6 +93,7 @@ fn new_value(library: &TargetLibrary, kind: CredentialKind) -> anyhow::Result<Se
 
 /// Resets the test user through a real, journaled job, its results in `test.out`.
 async fn reset_test_user(
+    recipients: crate::results::Recipients,
     library: TargetLibrary,
     journal: &crate::journal::Journal,
     state: &crate::state::StateDir,
@@ -109,6 +116,7 @@ async fn reset_test_user(
         output: Output {
             path: Some(std::path::absolute(test.out).map_err(Failure::usage)?),
             format: Format::Csv,
+            recipients,
         },
     };
     let id = format!("conformance-{}", super::new_job_id());

@@ -2,12 +2,13 @@
 //! the job's definition, checks everything that can be checked without a vendor,
 //! and hands the job to the runner.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use rekey_api::{Capability, CredentialKind, Secret};
-use rekey_policy::is_acceptable_passcode;
+use rekey_policy::{begins_formula, is_acceptable_passcode};
 
 use super::open_state;
 use crate::cli::ResetArgs;
@@ -17,10 +18,9 @@ use crate::engine::{self, PlanError, PrintedPlan, Rules, Selection, retrying};
 use crate::exit::{CommandResult, Exit, Failure};
 use crate::interrupts::Interrupts;
 use crate::job::{JobLock, LockError, Mode, Runner, password_source, retry_policy};
+use crate::results::Recipients;
 use crate::target::{Context, Target, target_error};
-
-/// The characters a spreadsheet reads as the start of a formula.
-const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
+use crate::users_file::check_user_id;
 
 pub async fn run(
     context: &Context,
@@ -44,7 +44,9 @@ pub async fn run(
         .collect::<anyhow::Result<Vec<_>>>()
         .map_err(Failure::usage)?;
     let known = known_value(args).map_err(Failure::usage)?;
-    let definition = definition(&targets, args, known.as_ref()).map_err(Failure::usage)?;
+    let recipients = recipients(context, args).map_err(Failure::usage)?;
+    let definition =
+        definition(&targets, args, known.as_ref(), recipients).map_err(Failure::usage)?;
 
     if args.dry_run {
         let seen = interrupts.count();
@@ -93,6 +95,7 @@ fn definition(
     targets: &[Target],
     args: &ResetArgs,
     known: Option<&Secret>,
+    recipients: Recipients,
 ) -> anyhow::Result<JobDefinition> {
     let selection = if args.all {
         Selection::All
@@ -102,6 +105,9 @@ fn definition(
         }
         Selection::File(absolute(file)?)
     } else {
+        for id in &args.user {
+            check_user_id(id).map_err(|why| anyhow!("--user {why}"))?;
+        }
         Selection::Ids(args.user.clone())
     };
     let passwords = if args.vendor_generate {
@@ -148,6 +154,12 @@ fn definition(
         ),
         None => None,
     };
+    if path.is_none() && !recipients.is_empty() && !args.dry_run && std::io::stdout().is_terminal()
+    {
+        bail!(
+            "the results are encrypted, and standard output is a terminal: redirect it to a file, or give --out FILE"
+        );
+    }
     Ok(JobDefinition {
         targets: targets
             .iter()
@@ -164,6 +176,7 @@ fn definition(
         output: Output {
             path,
             format: args.format,
+            recipients,
         },
     })
 }
@@ -174,6 +187,19 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     } else {
         std::env::current_dir()?.join(path)
     })
+}
+
+/// The age recipients of the results: `--recipient` and `--recipients-file`, else
+/// the config's `[rekey] recipients`.
+fn recipients(context: &Context, args: &ResetArgs) -> anyhow::Result<Recipients> {
+    if args.recipient.is_empty() && args.recipients_file.is_none() {
+        return Ok(context.config.recipients.clone());
+    }
+    let mut recipients = Recipients::parse(&args.recipient, "--recipient")?;
+    if let Some(file) = &args.recipients_file {
+        recipients.extend(Recipients::read_file(file)?);
+    }
+    Ok(recipients)
 }
 
 /// `--password-env` or `--password-file`, if given.
@@ -192,7 +218,7 @@ fn known_value(args: &ResetArgs) -> anyhow::Result<Option<Secret>> {
 /// Refuses a known value the vendor would refuse anyway, or that a spreadsheet
 /// would take for a formula, before anything is sent. Never quotes the value.
 fn check_known_value(target: &Target, kind: CredentialKind, value: &Secret) -> anyhow::Result<()> {
-    if value.expose().starts_with(FORMULA_STARTS) {
+    if begins_formula(value.expose()) {
         bail!(
             "the new password begins with =, +, - or @, which a spreadsheet opening the results would take for a formula: choose a value that does not"
         );

@@ -31,8 +31,14 @@ use anyhow::{Context, anyhow, bail};
 use rekey_policy::{PasscodePolicy, PasswordPolicy};
 use serde::Deserialize;
 
-pub use secret_ref::read_secret_file;
-pub use settings::{connector_settings, connector_values};
+use crate::results::Recipients;
+use crate::trust;
+
+pub use secret_ref::{SECRET_FILE_LIMIT, read_secret_file};
+pub use settings::{ConnectorSettings, connector_settings, connector_values};
+
+/// The largest config file rekey reads: far more than any real config needs.
+pub const CONFIG_FILE_LIMIT: u64 = 1024 * 1024;
 
 /// Keys of a target table that belong to the host, not the connector.
 const HOST_KEYS: &[&str] = &[
@@ -59,6 +65,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// The targets, by name.
     pub targets: BTreeMap<String, TargetConfig>,
+    /// `[rekey] recipients`: the default age recipients of results files.
+    pub recipients: Recipients,
 }
 
 /// One `[targets.NAME]` table.
@@ -83,8 +91,8 @@ pub struct TargetConfig {
     /// How long a batch may keep retrying passing failures (seconds).
     pub retry_budget: Option<u64>,
     /// Everything else: the connector's settings, checked against its schema when
-    /// the target is opened.
-    pub settings: toml::Table,
+    /// the target is opened (a literal secret among them never shows in `Debug`).
+    pub settings: ConnectorSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +102,8 @@ struct RekeySection {
     plugin_path: Vec<PathBuf>,
     #[serde(default)]
     state_dir: Option<PathBuf>,
+    #[serde(default)]
+    recipients: Vec<String>,
 }
 
 impl Config {
@@ -114,10 +124,10 @@ impl Config {
         )
     }
 
-    /// Reads and checks the config at `path`.
+    /// Reads and checks the config at `path`, which must be trusted (see
+    /// [`trust`](crate::trust)): whoever can change it decides what rekey runs.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = trust::read_trusted(path, "config file", CONFIG_FILE_LIMIT)?;
         let private = is_private(path)?;
         let table: toml::Table =
             toml::from_str(&text).map_err(|e| syntax_error(path, &text, &e))?;
@@ -157,12 +167,17 @@ impl Config {
                 ),
             }
         }
+        let recipients = Recipients::parse(
+            &rekey.recipients,
+            &format!("{}: [rekey] recipients", path.display()),
+        )?;
         Ok(Config {
             path: path.to_owned(),
             private,
             plugin_path: rekey.plugin_path.into_iter().map(|p| dir.join(p)).collect(),
             state_dir: rekey.state_dir.map(|p| dir.join(p)),
             targets,
+            recipients,
         })
     }
 
@@ -262,7 +277,7 @@ impl TargetConfig {
             policy,
             passcode_policy,
             retry_budget,
-            settings: table,
+            settings: ConnectorSettings::new(table),
         })
     }
 }
@@ -390,5 +405,118 @@ mod tests {
         .unwrap();
         let err = config.target("crm").unwrap_err();
         assert!(err.to_string().contains("mail, pbx"), "{err}");
+    }
+
+    #[test]
+    fn debug_never_shows_a_literal_secret() {
+        let config = load(
+            "[targets.mail]\nconnector = 'smartermail'\nurl = 'https://mail.example.com'\npassword = 'Literal-Secret-42'\n",
+        )
+        .unwrap();
+        let shown = format!(
+            "{config:?} {config:#?} {:?}",
+            config.target("mail").unwrap()
+        );
+        assert!(shown.contains("password"), "{shown}");
+        assert!(!shown.contains("Literal-Secret-42"), "{shown}");
+    }
+
+    #[test]
+    fn recipients_are_checked_when_the_config_is_read() {
+        let key = age::x25519::Identity::generate().to_public().to_string();
+        let config = load(&format!("[rekey]\nrecipients = ['{key}']\n")).unwrap();
+        assert_eq!(config.recipients.len(), 1);
+        let err = load("[rekey]\nrecipients = ['age1zzz']\n").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("[rekey] recipients (recipient 1): `age1zzz`"),
+            "{text}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_untrusted_or_oversized_config_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "[rekey]\n").unwrap();
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o646)).unwrap();
+        let err = Config::load(file.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "config file {} is not trusted",
+                file.path().display()
+            )),
+            "{err}"
+        );
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(file.path(), "#".repeat(CONFIG_FILE_LIMIT as usize + 1)).unwrap();
+        let err = Config::load(file.path()).unwrap_err().to_string();
+        assert!(err.contains("larger than 1048576 bytes"), "{err}");
+    }
+
+    /// A TOML value of any type, to put where the config expects another.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = toml::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            prop_oneof![any::<i64>(), -2..300i64, Just(i64::MAX)].prop_map(toml::Value::Integer),
+            prop_oneof![
+                any::<f64>(),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(-0.0)
+            ]
+            .prop_map(toml::Value::Float),
+            any::<bool>().prop_map(toml::Value::Boolean),
+            ".{0,12}".prop_map(toml::Value::String),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(toml::Value::Array),
+                proptest::collection::btree_map(
+                    "[a-z_]{1,8}|env|file|length|min_lower|symbols",
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| toml::Value::Table(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            file.write_all(&bytes).unwrap();
+            let _ = Config::load(file.path());
+        }
+
+        #[test]
+        fn wrong_but_well_formed_values_are_errors_not_panics(
+            rekey_key in "plugin_path|state_dir|recipients|other",
+            rekey_value in any_value(),
+            target_key in "connector|connector_file|concurrency|rate|exclude|policy|passcode_policy|retry_budget|password",
+            target_value in any_value(),
+            policy in proptest::collection::btree_map(
+                "length|min_lower|min_upper|min_digit|min_symbol|symbols|exclude_chars",
+                any_value(),
+                0..7,
+            ),
+        ) {
+            let mut target = toml::Table::new();
+            target.insert("connector".into(), toml::Value::String("smartermail".into()));
+            target.insert(target_key, target_value);
+            target.insert("policy".into(), toml::Value::Table(policy.into_iter().collect()));
+            let mut targets = toml::Table::new();
+            targets.insert("mail".into(), toml::Value::Table(target));
+            let mut rekey = toml::Table::new();
+            rekey.insert(rekey_key, rekey_value);
+            let mut root = toml::Table::new();
+            root.insert("rekey".into(), toml::Value::Table(rekey));
+            root.insert("targets".into(), toml::Value::Table(targets));
+            if let Ok(text) = toml::to_string(&root) {
+                let _ = load(&text);
+            }
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! Secret references: `{ env = "NAME" }` and `{ file = "PATH" }`.
 
-use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use rekey_api::Secret;
+
+use crate::trust::{self, LimitedReadError};
 
 /// Where a secret setting's value comes from.
 #[derive(Debug)]
@@ -71,21 +72,31 @@ impl SecretRef {
     }
 }
 
-/// Reads a secret from a file: its whole content but one trailing newline.
+/// The largest secret file rekey reads: far more than any password or token.
+pub const SECRET_FILE_LIMIT: u64 = 64 * 1024;
+
+/// Reads a secret from a file: its whole content but one trailing newline. The
+/// file must be readable by its owner only, and hold at most
+/// [`SECRET_FILE_LIMIT`] bytes.
 pub fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
-    let mut text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read secret file {}", path.display()))?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
+    trust::check_secret_file(path, "secret file")?;
+    let text = trust::read_limited(path, SECRET_FILE_LIMIT).map_err(|e| match e {
+        LimitedReadError::TooLarge => anyhow!(
+            "secret file {} is larger than {SECRET_FILE_LIMIT} bytes: it cannot be a password or token",
+            path.display()
+        ),
+        LimitedReadError::Io(e) => {
+            anyhow::Error::new(e).context(format!("cannot read secret file {}", path.display()))
         }
+    })?;
+    let mut value = text.as_str();
+    if let Some(rest) = value.strip_suffix('\n') {
+        value = rest.strip_suffix('\r').unwrap_or(rest);
     }
-    let secret = Secret::new(text);
-    if secret.is_empty() {
+    if value.is_empty() {
         bail!("secret file {} is empty", path.display());
     }
-    Ok(secret)
+    Ok(Secret::from(value))
 }
 
 #[cfg(test)]
@@ -124,6 +135,9 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, b"s3cret\r\n").unwrap();
         assert_eq!(read_secret_file(file.path()).unwrap().expose(), "s3cret");
+        std::fs::write(file.path(), "\n").unwrap();
+        let err = read_secret_file(file.path()).unwrap_err().to_string();
+        assert!(err.ends_with("is empty"), "{err}");
         let err = SecretRef::Env("REKEY_TEST_SURELY_UNSET".into())
             .resolve()
             .unwrap_err();
@@ -131,5 +145,22 @@ mod tests {
             err.to_string(),
             "environment variable REKEY_TEST_SURELY_UNSET is not set"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_others_can_read_or_too_large_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "s3cret").unwrap();
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_secret_file(file.path()).unwrap_err().to_string();
+        assert!(err.contains(&file.path().display().to_string()), "{err}");
+        assert!(err.contains("read by group or others"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(file.path(), "x".repeat(SECRET_FILE_LIMIT as usize + 1)).unwrap();
+        let err = read_secret_file(file.path()).unwrap_err().to_string();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
     }
 }

@@ -160,6 +160,11 @@ pub async fn plan(
                     .await
                     .map_err(PlanError::Listing)?;
                 for user in page.users {
+                    crate::users_file::check_user_id(&user.id).map_err(|why| {
+                        PlanError::Listing(ConnectorError::fatal(format!(
+                            "the connector listed a {why}"
+                        )))
+                    })?;
                     offer(&user.id, &mut batch);
                 }
                 flush(sink, &mut batch, &mut planned).await?;

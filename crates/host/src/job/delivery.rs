@@ -4,15 +4,15 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use rekey_api::CredentialKind;
+use rekey_policy::begins_formula;
 
 use crate::definition::Output;
 use crate::engine::{UserRecord, UserState};
 use crate::journal::Journal;
-use crate::results::{FileIdentity, ResultRow, ResultsWriter, Status, sync_dir};
+use crate::results::{FileIdentity, ResultRow, ResultsWriter, Status, files_aside};
 
 /// The detail of a user whose outcome was unknown when its job was discarded.
 pub const DISCARDED_UNKNOWN: &str =
@@ -39,7 +39,14 @@ pub fn write_row(
     pending: Pending<'_>,
 ) -> io::Result<()> {
     let password = user.password.as_ref();
-    let (status, password, detail): (_, _, Cow<'_, str>) = match (user.state, pending) {
+    // A planned user has no password yet. One that has (a state code no rekey
+    // writes reads as planned) may have been sent it: the reading that loses
+    // nothing is an unknown outcome, with the password handed over.
+    let state = match (user.state, password) {
+        (UserState::Planned, Some(_)) => UserState::Sending,
+        (state, _) => state,
+    };
+    let (status, password, detail): (_, _, Cow<'_, str>) = match (state, pending) {
         (UserState::Reset, _) => (Status::Reset, password, (&user.detail).into()),
         (UserState::Failed, _) => (Status::Failed, password, (&user.detail).into()),
         (UserState::SetAside, _) => (Status::Skipped, None, (&user.detail).into()),
@@ -70,6 +77,17 @@ pub fn write_row(
             (Status::Failed, password, DISCARDED_UNKNOWN.into())
         }
     };
+    if password.is_some_and(|p| begins_formula(p.expose())) {
+        // Only a vendor that sets the password in place and returns it can get
+        // here (rekey's own, known and vendor-made values never begin so): the
+        // password is in effect and is kept exactly, whatever a spreadsheet does
+        // with it.
+        tracing::warn!(
+            target = target,
+            user = %user.user.escape_debug(),
+            "the password the vendor set begins with =, +, - or @: it is written exactly, and a spreadsheet opening the results may take it for a formula; open the file as text"
+        );
+    }
     writer.write(&ResultRow {
         target,
         user: &user.user,
@@ -80,17 +98,20 @@ pub fn write_row(
     })
 }
 
-/// Creates a new job's results (a new private file, or standard output).
+/// Creates a new job's results (a new private file, or standard output),
+/// encrypted if the job has recipients.
 pub fn create(output: &Output) -> anyhow::Result<ResultsWriter> {
     match &output.path {
-        Some(path) => ResultsWriter::create(path, output.format)
+        Some(path) => ResultsWriter::create(path, output.format, &output.recipients)
             .with_context(|| format!("cannot create the results file {}", path.display())),
-        None => Ok(ResultsWriter::stdout(output.format)?),
+        None => Ok(ResultsWriter::stdout(output.format, &output.recipients)?),
     }
 }
 
 /// Refuses to go on if the job's results file was replaced by another file:
-/// rekey only ever replaces the file the job created.
+/// rekey only ever replaces the file the job created. An unfinished file the job
+/// was writing aside when its process died (encrypted results are moved into
+/// place only when whole) is removed: the rewrite replaces it.
 pub fn check_owned(
     output: &Output,
     created: Option<FileIdentity>,
@@ -102,7 +123,14 @@ pub fn check_owned(
     let found = FileIdentity::of(path)
         .with_context(|| format!("cannot look at the results file {}", path.display()))?;
     match found {
-        None => Ok(()),
+        None => {
+            for aside in files_aside(path) {
+                if created.is_some() && FileIdentity::of(&aside).ok().flatten() == created {
+                    let _ = std::fs::remove_file(&aside);
+                }
+            }
+            Ok(())
+        }
         Some(found) if Some(found) == created => Ok(()),
         Some(_) => bail!(
             "{} is not the results file job {job} wrote (it was replaced, or written by something else), and rekey never replaces another file: move it away, then run the command again",
@@ -111,9 +139,9 @@ pub fn check_owned(
     }
 }
 
-/// Writes the whole results file from the journal: for a file, a private temporary
-/// file next to it, synced, then renamed over it; or standard output. Returns the
-/// identity of the file written.
+/// Writes the whole results file from the journal: for a file, aside (a private
+/// temporary file next to it), synced, then moved over it; or standard output.
+/// Returns the identity of the file written.
 pub async fn rewrite(
     journal: &Journal,
     job: &str,
@@ -121,27 +149,20 @@ pub async fn rewrite(
     output: &Output,
     pending: Pending<'_>,
 ) -> anyhow::Result<Option<FileIdentity>> {
-    let Some(out) = &output.path else {
-        let mut writer = ResultsWriter::stdout(output.format)?;
-        write_users(journal, job, kind, &mut writer, |_| true, pending).await?;
-        writer.finish()?;
-        return Ok(None);
+    let mut writer = match &output.path {
+        Some(path) => ResultsWriter::replace(path, output.format, &output.recipients)
+            .with_context(|| format!("cannot write the results beside {}", path.display()))?,
+        None => ResultsWriter::stdout(output.format, &output.recipients)?,
     };
-    let (dir, temp) = temporary_path(out);
-    let _ = std::fs::remove_file(&temp);
-    let mut writer = ResultsWriter::create(&temp, output.format)
-        .with_context(|| format!("cannot create {}", temp.display()))?;
-    let written = write_users(journal, job, kind, &mut writer, |_| true, pending)
-        .await
-        .and_then(|()| Ok(writer.finish()?));
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(error);
-    }
-    std::fs::rename(&temp, out)
-        .with_context(|| format!("cannot move the results into {}", out.display()))?;
-    sync_dir(&dir);
-    Ok(FileIdentity::of(out)?)
+    let identity = writer.identity();
+    // Should this fail, the writer is dropped unfinished, and what it wrote aside
+    // with it.
+    write_users(journal, job, kind, &mut writer, |_| true, pending).await?;
+    writer.finish().with_context(|| match &output.path {
+        Some(path) => format!("cannot move the results into {}", path.display()),
+        None => "cannot write the results to standard output".to_owned(),
+    })?;
+    Ok(identity)
 }
 
 /// Writes the rows of the users matching `which`, in plan order (a new job's
@@ -162,19 +183,4 @@ pub async fn write_users(
             Ok(())
         })
         .await
-}
-
-/// `dir/.name.rekey-PID.tmp` beside `out`.
-fn temporary_path(out: &Path) -> (PathBuf, PathBuf) {
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_owned();
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("results");
-    let temp = dir.join(format!(".{name}.rekey-{}.tmp", std::process::id()));
-    (dir, temp)
 }

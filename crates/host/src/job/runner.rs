@@ -150,12 +150,8 @@ impl Runner<'_> {
 
     /// Records a new job's results file and writes its set-aside users' rows.
     async fn start_results(&self, mut writer: ResultsWriter) -> Result<ResultsWriter, Failure> {
-        let identity = match &self.definition.output.path {
-            Some(path) => crate::results::FileIdentity::of(path).map_err(Failure::usage)?,
-            None => None,
-        };
         self.journal
-            .set_results_file(&self.id, identity)
+            .set_results_file(&self.id, writer.identity())
             .await
             .map_err(Failure::usage)?;
         delivery::write_users(

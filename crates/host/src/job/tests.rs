@@ -83,6 +83,7 @@ fn definition(out: &Path) -> JobDefinition {
         output: Output {
             path: Some(out.to_owned()),
             format: Format::Csv,
+            recipients: Default::default(),
         },
     }
 }

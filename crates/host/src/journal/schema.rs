@@ -148,6 +148,7 @@ mod v1 {
             output: Output {
                 path: options.out,
                 format: options.format.parse().unwrap_or(Format::Csv),
+                recipients: Default::default(),
             },
         })
     }

@@ -27,6 +27,7 @@ fn definition() -> JobDefinition {
         output: Output {
             path: None,
             format: Format::Csv,
+            recipients: Default::default(),
         },
     }
 }
