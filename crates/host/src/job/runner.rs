@@ -22,6 +22,7 @@ use crate::journal::{Closing, JobRecord, JobState, Journal, JournalPlan};
 use crate::progress::Progress;
 use crate::results::{ResultsWriter, Status};
 use crate::target::{Target, target_error};
+use crate::users_file::Columns;
 
 /// How the runner came to a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +175,7 @@ impl Runner<'_> {
 
     /// Resolves each target's users into the journal.
     async fn plan(&self, reports: &[CheckReport]) -> Result<(), Failure> {
+        let names: Vec<String> = self.targets.iter().map(|t| t.name().to_owned()).collect();
         for (target, report) in self.targets.iter().zip(reports) {
             let exclude: Vec<String> = target
                 .config
@@ -183,6 +185,10 @@ impl Runner<'_> {
                 .cloned()
                 .collect();
             let rules = Rules {
+                columns: Columns {
+                    target: target.name(),
+                    targets: &names,
+                },
                 retry: spec::retry_policy(target),
                 exclude: &exclude,
                 own_account: report.account.as_deref(),
