@@ -14,7 +14,7 @@ use super::lock::JobLock;
 use super::spec;
 use crate::definition::JobDefinition;
 use crate::engine::{
-    self, PlanError, Rules, Scope, StopSignal, Summary, UserRecord, UserState, retrying,
+    self, JobSpec, PlanError, Rules, Scope, StopSignal, Summary, UserRecord, UserState, retrying,
 };
 use crate::exit::{CommandResult, Failure};
 use crate::interrupts::Interrupts;
@@ -69,7 +69,7 @@ impl Runner<'_> {
         match mode {
             Mode::Discard { confirmed } => self.discard(record, confirmed).await,
             Mode::Start { confirmed } => match self.prepare(mode, record, confirmed).await {
-                Ok(writer) => self.execute_and_deliver(writer).await,
+                Ok(prepared) => self.execute_and_deliver(prepared).await,
                 Err(failure) => {
                     // Nothing was sent: the job is forgotten, so that it can simply be
                     // run again.
@@ -80,7 +80,7 @@ impl Runner<'_> {
                 }
             },
             Mode::Resume => match self.prepare(mode, record, true).await {
-                Ok(_) => self.execute_and_deliver(None).await,
+                Ok(prepared) => self.execute_and_deliver(prepared).await,
                 // The job keeps what it has; resuming again goes on from there.
                 Err(failure) => Err(Failure::stopped(failure.error.context(format!(
                     "job {} was not resumed; fix the problem and run: rekey resume {}",
@@ -90,16 +90,23 @@ impl Runner<'_> {
         }
     }
 
-    /// Everything before the first request: targets checked, users planned (if the
-    /// job is still planning), a new job's users checked against other open jobs
-    /// and confirmed, and its results file created. Every failure here leaves every
-    /// system untouched (exit 2).
+    /// Everything before the first request, on every target: what each target
+    /// does resolved (credential kind, policy, pacing), every target
+    /// authenticated, users planned on each (if the job is still planning), a new
+    /// job's users checked against other open jobs and confirmed, and its results
+    /// file created. Every failure here leaves every system untouched (exit 2).
     async fn prepare(
         &self,
         mode: Mode,
         record: Option<&JobRecord>,
         confirmed: bool,
-    ) -> Result<Option<ResultsWriter>, Failure> {
+    ) -> Result<Prepared, Failure> {
+        let specs = self
+            .targets
+            .iter()
+            .map(|target| spec::for_target(&self.definition, target, self.known.as_ref()))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(Failure::usage)?;
         let reports = self.interruptible(self.check_targets()).await??;
         if record.is_none_or(|r| r.state == JobState::Planning) {
             self.interruptible(self.plan(&reports)).await??;
@@ -131,13 +138,20 @@ impl Runner<'_> {
                 )));
             }
             let writer = delivery::create(&self.definition.output).map_err(Failure::usage)?;
-            return self.start_results(writer).await.map(Some);
+            let writer = self.start_results(writer).await?;
+            return Ok(Prepared {
+                writer: Some(writer),
+                specs,
+            });
         }
         if let Some(record) = record {
             delivery::check_owned(&self.definition.output, record.results_file, &self.id)
                 .map_err(Failure::usage)?;
         }
-        Ok(None)
+        Ok(Prepared {
+            writer: None,
+            specs,
+        })
     }
 
     /// Records a new job's results file and writes its set-aside users' rows.
@@ -163,14 +177,34 @@ impl Runner<'_> {
         Ok(writer)
     }
 
-    /// Authenticates against every target at once.
+    /// Authenticates against every target at once; names every target that
+    /// failed.
     async fn check_targets(&self) -> Result<Vec<CheckReport>, Failure> {
         let checks = self.targets.iter().map(|target| async move {
             retrying(&spec::retry_policy(target), || target.connector.check())
                 .await
-                .map_err(|e| Failure::usage(target_error(target.name(), "authenticating", e)))
+                .map_err(|e| target_error(target.name(), "authenticating", e))
         });
-        join_all(checks).await.into_iter().collect()
+        let (reports, errors): (Vec<_>, Vec<_>) =
+            join_all(checks).await.into_iter().partition(Result::is_ok);
+        if errors.is_empty() {
+            return Ok(reports.into_iter().flatten().collect());
+        }
+        let mut errors = errors.into_iter().filter_map(Result::err);
+        match (self.targets.len(), errors.next()) {
+            (1, Some(error)) => Err(Failure::usage(error)),
+            (_, first) => {
+                let all: Vec<String> = first
+                    .into_iter()
+                    .chain(errors)
+                    .map(|e| format!("{e:#}"))
+                    .collect();
+                Err(Failure::usage(anyhow!(
+                    "{}; nothing was changed on any target",
+                    all.join("; ")
+                )))
+            }
+        }
     }
 
     /// Resolves each target's users into the journal.
@@ -256,14 +290,15 @@ impl Runner<'_> {
     }
 
     /// Sends, then hands the results over and closes or stops the job.
-    async fn execute_and_deliver(self, writer: Option<ResultsWriter>) -> CommandResult {
+    async fn execute_and_deliver(self, prepared: Prepared) -> CommandResult {
+        let Prepared { writer, specs } = prepared;
         announce(&self.id);
         self.journal
             .set_state(&self.id, JobState::Running, None)
             .await
             .map_err(Failure::stopped)?;
         let writer = writer.map(Mutex::new);
-        let outcome = self.execute(writer.as_ref()).await;
+        let outcome = self.execute(&specs, writer.as_ref()).await;
         let stopped = match &outcome {
             Ok(summaries) => stop_reason(summaries),
             Err(error) => Some(format!("{error:#}")),
@@ -302,31 +337,28 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs every target side by side until each is settled or stopped.
+    /// Runs every target side by side until each is settled or stopped: each with
+    /// its own pacing, retry budget and stop signal, so that one target stopping
+    /// (a spent quota, an outage) does not stop the others.
     async fn execute(
         &self,
+        specs: &[JobSpec],
         writer: Option<&Mutex<ResultsWriter>>,
     ) -> anyhow::Result<Vec<(String, Summary)>> {
-        let counts = self.journal.counts(&self.id, None).await?;
-        let progress = Mutex::new(Progress::new(counts.pending(), self.quiet));
-        let stops: Vec<Arc<StopSignal>> = self
-            .targets
-            .iter()
-            .map(|_| Arc::new(StopSignal::default()))
-            .collect();
-        let watcher = self.watch_interrupts(stops.clone());
-        let runs = self.targets.iter().zip(&stops).map(|(target, stop)| {
-            let progress = &progress;
-            async move {
-                let spec = spec::for_target(&self.definition, target, self.known.as_ref())?;
+        let mut progress = Progress::new(self.targets.iter().map(Target::name), self.quiet);
+        let mut runs = Vec::with_capacity(self.targets.len());
+        let mut stops = Vec::with_capacity(self.targets.len());
+        for (target, spec) in self.targets.iter().zip(specs) {
+            let counts = self.journal.counts(&self.id, Some(target.name())).await?;
+            let stop = Arc::new(StopSignal::default());
+            stops.push(Arc::clone(&stop));
+            let mut shown = progress.target(target.name(), counts.pending());
+            runs.push(async move {
                 let mut on_settled = |user: &UserRecord| -> anyhow::Result<()> {
-                    progress
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .record(match user.state {
-                            UserState::Reset => Status::Reset,
-                            _ => Status::Failed,
-                        });
+                    shown.record(match user.state {
+                        UserState::Reset => Status::Reset,
+                        _ => Status::Failed,
+                    });
                     if let Some(writer) = writer {
                         let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
                         delivery::write_row(
@@ -347,21 +379,19 @@ impl Runner<'_> {
                             job: &self.id,
                             target: target.name(),
                         },
-                        spec: &spec,
-                        stop,
+                        spec,
+                        stop: &stop,
                     },
                     &mut on_settled,
                 )
                 .await?;
                 anyhow::Ok((target.name().to_owned(), summary))
-            }
-        });
+            });
+        }
+        let watcher = self.watch_interrupts(stops);
         let summaries = join_all(runs).await;
         watcher.abort();
-        progress
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .finish();
+        progress.finish();
         tracing::debug!(
             "journal: {} commits synced to disk",
             self.journal.synced_commits()
@@ -388,6 +418,14 @@ impl Runner<'_> {
             );
         })
     }
+}
+
+/// What is settled before anything is sent.
+struct Prepared {
+    /// A new job's results file, written as users are settled.
+    writer: Option<ResultsWriter>,
+    /// What the job does on each target, in the targets' order.
+    specs: Vec<JobSpec>,
 }
 
 /// Why a run stopped, if any target did: the reason alone for one target, each
