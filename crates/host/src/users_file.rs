@@ -29,6 +29,7 @@ pub struct Columns<'a> {
 
 impl<'a> Columns<'a> {
     /// Reads the ids of `target`, the job's only target.
+    #[cfg(test)]
     pub fn single(target: &'a str) -> Columns<'a> {
         Columns {
             target,

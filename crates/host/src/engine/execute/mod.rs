@@ -170,7 +170,10 @@ pub async fn execute(
     if !recorded.is_empty() {
         run.store.record_outcomes(run.scope, recorded);
     }
-    if let Some(report) = limiter.report() {
+    if let Some(report) = limiter
+        .report()
+        .filter(|_| summary.reset + summary.failed > 0)
+    {
         tracing::debug!(
             target = run.scope.target,
             "adaptive concurrency settled at {} requests in flight ({}% of the run; from {} to {}; {} back-offs; latency floor {} ms)",

@@ -141,7 +141,8 @@ impl Limiter {
     }
 
     /// The current limit.
-    pub fn limit(&self) -> usize {
+    #[cfg(test)]
+    fn limit(&self) -> usize {
         match &self.adaptive {
             Some(gate) => lock(gate).rules.limit(),
             None => self.batches,

@@ -65,6 +65,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use adaptive::Report;
 pub use limiter::{Limiter, Permit};
 
 /// The most requests in flight a setting may ask for.
