@@ -113,7 +113,13 @@ impl Limiter {
             let mut gate = lock(gate);
             let now = Instant::now();
             if gate.rules.paused_until(now).is_some() {
-                // Paused while this one waited: wait again.
+                // Paused while this one waited: give the permit back (or pay the
+                // debt with it) and wait again.
+                if gate.debt > 0 {
+                    gate.debt -= 1;
+                    gate.issued -= 1;
+                    permit.forget();
+                }
                 continue;
             }
             gate.in_flight += 1;
