@@ -8,7 +8,7 @@
 //! [targets.mail]
 //! connector = "smartermail"
 //! concurrency = 8                        # or "auto"
-//! max_concurrency = 64                    # the ceiling for "auto"
+//! max_concurrency = 64                   # the ceiling for "auto"
 //! rate = 20
 //! exclude = ["admin@example.com"]
 //! url = "https://mail.example.com"       # the rest is the connector's own
@@ -27,9 +27,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use rekey_policy::{PasscodePolicy, PasswordPolicy};
+use serde::Deserialize;
 
 use crate::engine::Concurrency;
-use serde::Deserialize;
 
 pub use secret_ref::read_secret_file;
 pub use settings::connector_settings;

@@ -185,23 +185,22 @@ impl Runner<'_> {
                 .await
                 .map_err(|e| target_error(target.name(), "authenticating", e))
         });
-        let (reports, errors): (Vec<_>, Vec<_>) =
-            join_all(checks).await.into_iter().partition(Result::is_ok);
-        if errors.is_empty() {
-            return Ok(reports.into_iter().flatten().collect());
+        let mut reports = Vec::with_capacity(self.targets.len());
+        let mut failed = Vec::new();
+        for result in join_all(checks).await {
+            match result {
+                Ok(report) => reports.push(report),
+                Err(error) => failed.push(error),
+            }
         }
-        let mut errors = errors.into_iter().filter_map(Result::err);
-        match (self.targets.len(), errors.next()) {
-            (1, Some(error)) => Err(Failure::usage(error)),
-            (_, first) => {
-                let all: Vec<String> = first
-                    .into_iter()
-                    .chain(errors)
-                    .map(|e| format!("{e:#}"))
-                    .collect();
+        match failed.len() {
+            0 => Ok(reports),
+            1 if self.targets.len() == 1 => Err(Failure::usage(failed.remove(0))),
+            _ => {
+                let failed: Vec<String> = failed.iter().map(|e| format!("{e:#}")).collect();
                 Err(Failure::usage(anyhow!(
                     "{}; nothing was changed on any target",
-                    all.join("; ")
+                    failed.join("; ")
                 )))
             }
         }

@@ -37,7 +37,7 @@ pub fn for_target(
 /// How `target` paces its requests: `--concurrency`, else the target's
 /// `concurrency`, else the default; `auto` within the target's `max_concurrency`
 /// and `rate`.
-pub fn pacing(definition: &JobDefinition, target: &Target) -> Pacing {
+fn pacing(definition: &JobDefinition, target: &Target) -> Pacing {
     let setting = definition
         .concurrency
         .or(target.config.concurrency)

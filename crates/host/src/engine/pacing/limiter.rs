@@ -29,6 +29,7 @@ struct Gate {
     issued: usize,
     /// Held permits to take back as they are returned.
     debt: usize,
+    /// Permits held.
     in_flight: usize,
 }
 
