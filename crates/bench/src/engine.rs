@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use rekey_api::{Connector, CreateContext, CredentialKind, SettingValue, Settings};
 use rekey_host::definition::{JobDefinition, JobTarget, Output, PasswordChoice};
 use rekey_host::engine::{
-    self, Generator, JobSpec, JobStore, MemoryStore, PasswordSource, PlanEntry, PlanSink,
-    RetryPolicy, Scope, Selection, StopSignal,
+    self, Concurrency, Generator, JobSpec, JobStore, MemoryStore, Pacing, PasswordSource,
+    PlanEntry, PlanSink, RetryPolicy, Scope, Selection, StopSignal,
 };
 use rekey_host::ffi::{LoadOptions, PluginLibrary};
 use rekey_host::job::{Pending, write_row};
@@ -140,7 +140,7 @@ fn definition(concurrency: usize) -> JobDefinition {
         selection: Selection::All,
         exclude: Vec::new(),
         passwords: PasswordChoice::Generate,
-        concurrency: Some(concurrency as u32),
+        concurrency: Some(Concurrency::Fixed(concurrency as u32)),
         output: Output {
             path: None,
             format: Format::Csv,
@@ -163,7 +163,7 @@ async fn run(
         passwords: PasswordSource::Generate(Generator::Password(Box::new(
             PasswordPolicy::default().generator()?,
         ))),
-        concurrency,
+        pacing: Pacing::Fixed(concurrency),
         retry: RetryPolicy::default(),
     };
     let mut results = ResultsWriter::create(out, Format::Csv, &Recipients::default())?;

@@ -16,8 +16,12 @@
 //! - `journal`: what the durable journal costs: the job engine with the real
 //!   SmarterMail plugin runs the same reset twice in this process, once with the
 //!   SQLite journal and once with an in-memory store.
+//! - `pacing`: `--concurrency auto` against fixed settings, the real binary
+//!   against a SmarterMail simulator with a capacity limit (429 above it) and
+//!   latency: time, and requests rejected.
 
 mod engine;
+mod pacing;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,6 +79,24 @@ enum Bench {
         #[arg(long, default_value_t = 7)]
         rounds: usize,
     },
+    /// `--concurrency auto` against fixed settings, at a vendor's capacity limit.
+    Pacing {
+        /// Users to reset.
+        #[arg(long, default_value_t = 600)]
+        users: usize,
+        /// Requests the simulator works on at once; 429 above (0: no limit).
+        #[arg(long, default_value_t = 12)]
+        capacity: usize,
+        /// The simulator's latency per request.
+        #[arg(long, default_value_t = 40)]
+        latency_ms: u64,
+        /// The `--concurrency` settings to compare.
+        #[arg(long, value_delimiter = ',', default_value = "auto,4,8,12,16,32,64")]
+        settings: Vec<String>,
+        /// Runs of every setting.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(abi(&dir, 50_000))?;
             runtime.block_on(throughput(&dir, 20_000, 32))?;
             runtime.block_on(engine::journal_cost(&dir, 50_000, 32, 7))?;
+            runtime.block_on(pacing::compare(&dir, &pacing_setup(600, 12, 40, None, 3)))?;
         }
         Bench::Memory { users } => runtime.block_on(memory(&dir, users))?,
         Bench::Abi { calls } => runtime.block_on(abi(&dir, calls))?,
@@ -101,8 +124,39 @@ fn main() -> anyhow::Result<()> {
             concurrency,
             rounds,
         } => runtime.block_on(engine::journal_cost(&dir, users, concurrency, rounds))?,
+        Bench::Pacing {
+            users,
+            capacity,
+            latency_ms,
+            settings,
+            rounds,
+        } => runtime.block_on(pacing::compare(
+            &dir,
+            &pacing_setup(users, capacity, latency_ms, Some(settings), rounds),
+        ))?,
     }
     Ok(())
+}
+
+/// The pacing benchmark's setup; the default settings unless `settings` is given.
+fn pacing_setup(
+    users: usize,
+    capacity: usize,
+    latency_ms: u64,
+    settings: Option<Vec<String>>,
+    rounds: usize,
+) -> pacing::Setup {
+    pacing::Setup {
+        users,
+        capacity: (capacity > 0).then_some(capacity),
+        latency: Duration::from_millis(latency_ms),
+        settings: settings.unwrap_or_else(|| {
+            ["auto", "4", "8", "12", "16", "32", "64"]
+                .map(String::from)
+                .to_vec()
+        }),
+        rounds,
+    }
 }
 
 fn bin_dir() -> anyhow::Result<PathBuf> {
@@ -168,12 +222,13 @@ async fn abi(dir: &Path, calls: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the real binary: `rekey reset mail --all` against `sim`, in `work`.
+/// Runs the real binary: `rekey reset mail --all --concurrency CONCURRENCY`
+/// against `sim`, in `work`.
 async fn run_rekey(
     dir: &Path,
     sim: &SmarterMailSim,
     work: &Path,
-    concurrency: usize,
+    concurrency: &str,
 ) -> anyhow::Result<Duration> {
     let config = work.join("rekey.toml");
     std::fs::write(
@@ -187,23 +242,30 @@ async fn run_rekey(
     let out = work.join("results.csv");
     let rekey = dir.join("rekey");
     let password = sim.config().admin_password.clone();
+    let concurrency = concurrency.to_owned();
     let started = Instant::now();
-    let status = tokio::task::spawn_blocking(move || {
+    // Standard error (the `job` line) is shown only if rekey fails.
+    let output = tokio::task::spawn_blocking(move || {
         Command::new(rekey)
             .arg("--config")
             .arg(&config)
             .args(["-q", "reset", "mail", "--all", "--yes", "--concurrency"])
-            .arg(concurrency.to_string())
+            .arg(concurrency)
             .arg("--out")
             .arg(&out)
             .env("BENCH_PW", password)
             .env_remove("REKEY_PLUGIN_PATH")
-            .status()
+            .stderr(std::process::Stdio::piped())
+            .output()
     })
     .await??;
     let elapsed = started.elapsed();
-    if !status.success() {
-        bail!("rekey exited with {status}");
+    if !output.status.success() {
+        bail!(
+            "rekey exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let users = sim.users().len() - 1;
     let rows = std::fs::read_to_string(work.join("results.csv"))?
@@ -224,7 +286,7 @@ async fn throughput(dir: &Path, users: usize, concurrency: usize) -> anyhow::Res
     })
     .await?;
     let work = tempfile::tempdir()?;
-    let elapsed = run_rekey(dir, &sim, work.path(), concurrency).await?;
+    let elapsed = run_rekey(dir, &sim, work.path(), &concurrency.to_string()).await?;
     println!(
         "throughput: {users} users, concurrency {concurrency}, zero latency: {:.2} s, {:.0} resets/s (rekey and the simulator share this machine)",
         elapsed.as_secs_f64(),
@@ -241,7 +303,7 @@ async fn memory(dir: &Path, users: usize) -> anyhow::Result<()> {
     })
     .await?;
     let work = tempfile::tempdir()?;
-    let elapsed = run_rekey(dir, &sim, work.path(), 32).await?;
+    let elapsed = run_rekey(dir, &sim, work.path(), "32").await?;
     // The largest resident set of any child this process has waited for: here,
     // that one `rekey` run (kibibytes on Linux).
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;

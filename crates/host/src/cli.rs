@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use rekey_api::CredentialKind;
 
+use crate::engine::Concurrency;
 use crate::results::Format;
 
 /// Reset many users' passwords at once on vendor systems through their REST APIs.
@@ -175,9 +176,11 @@ pub struct ResetArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Parallel requests to the target (default: the target's `concurrency`, else 8).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: Option<u32>,
+    /// Parallel requests to each target (default: the target's `concurrency`, else
+    /// 8); `auto` adapts to the vendor's answers, up to the target's
+    /// `max_concurrency` (default 64).
+    #[arg(long, value_name = "N|auto", value_parser = parse_concurrency)]
+    pub concurrency: Option<Concurrency>,
 
     /// Do not ask for confirmation.
     #[arg(long)]
@@ -189,6 +192,10 @@ fn parse_kind(text: &str) -> Result<CredentialKind, String> {
 }
 
 fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse()
+}
+
+fn parse_concurrency(text: &str) -> Result<Concurrency, String> {
     text.parse()
 }
 
@@ -232,5 +239,11 @@ mod tests {
         assert!(
             Cli::try_parse_from(["rekey", "reset", "mail", "--all", "--concurrency", "0"]).is_err()
         );
+        let cli = Cli::try_parse_from(["rekey", "reset", "mail", "--all", "--concurrency", "auto"])
+            .unwrap();
+        let Command::Reset(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.concurrency, Some(Concurrency::Auto));
     }
 }

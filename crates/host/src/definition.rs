@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use rekey_api::CredentialKind;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Selection;
+use crate::engine::{Concurrency, Selection};
 use crate::results::{Format, Recipients};
 
 /// A job's definition.
@@ -24,9 +24,9 @@ pub struct JobDefinition {
     pub exclude: Vec<String>,
     /// Where the new passwords come from.
     pub passwords: PasswordChoice,
-    /// `--concurrency`, overriding each target's own setting.
+    /// `--concurrency` (a number, or `auto`), overriding each target's own setting.
     #[serde(default)]
-    pub concurrency: Option<u32>,
+    pub concurrency: Option<Concurrency>,
     /// Where the results go.
     pub output: Output,
 }
@@ -94,7 +94,7 @@ mod tests {
             selection: Selection::File("/srv/users.csv".into()),
             exclude: vec!["admin".into()],
             passwords: PasswordChoice::Vendor,
-            concurrency: Some(4),
+            concurrency: Some(Concurrency::Fixed(4)),
             output: Output {
                 path: None,
                 format: Format::Jsonl,
@@ -111,8 +111,16 @@ mod tests {
             "{json}"
         );
         assert!(json.contains(r#""kind":"sip""#), "{json}");
+        assert!(json.contains(r#""concurrency":4"#), "{json}");
         let back: JobDefinition = serde_json::from_str(&json).unwrap();
         assert_eq!(back, definition);
+        let auto = JobDefinition {
+            concurrency: Some(Concurrency::Auto),
+            ..definition
+        };
+        let json = serde_json::to_string(&auto).unwrap();
+        assert!(json.contains(r#""concurrency":"auto""#), "{json}");
+        assert_eq!(serde_json::from_str::<JobDefinition>(&json).unwrap(), auto);
     }
 
     #[test]

@@ -1,44 +1,60 @@
-//! Progress of a job: a bar on a terminal, periodic log lines otherwise.
+//! Progress of a job, per target: a bar each on a terminal, periodic log lines
+//! otherwise.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::logging;
 use crate::results::Status;
 
-/// How often progress is logged when there is no bar.
+/// How often a target's progress is logged when there is no bar.
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
-/// Counts outcomes and shows them.
+/// The job's progress: where each target's bar is drawn.
 pub struct Progress {
-    bar: Option<ProgressBar>,
-    total: u64,
-    done: u64,
-    reset: u64,
-    failed: u64,
-    skipped: u64,
-    last_log: Instant,
+    /// The bars, when standard error is a terminal and output is not quiet.
+    bars: Option<MultiProgress>,
+    /// The width target names are padded to, so the bars line up.
+    label_width: usize,
+    registered: bool,
 }
 
 impl Progress {
-    /// Progress over `total` users: a bar when standard error is a terminal and
-    /// output is not quiet.
-    pub fn new(total: u64, quiet: bool) -> Self {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    /// Progress of a job over `targets`: bars when standard error is a terminal
+    /// and output is not quiet.
+    pub fn new<'a>(targets: impl IntoIterator<Item = &'a str>, quiet: bool) -> Self {
+        let bars = (!quiet && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Progress {
+            bars,
+            label_width: targets.into_iter().map(str::len).max().unwrap_or(0),
+            registered: false,
+        }
+    }
+
+    /// The progress of `target`, over its `total` users still to settle.
+    pub fn target(&mut self, target: &str, total: u64) -> TargetProgress {
+        let bar = self.bars.as_ref().map(|bars| {
+            let bar = bars.add(ProgressBar::new(total));
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} (eta {eta})",
+                    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} (eta {eta})",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
+            bar.set_prefix(format!("{target:<width$}", width = self.label_width));
             bar.enable_steady_tick(Duration::from_millis(200));
-            logging::set_active_bar(Some(bar.clone()));
+            if !self.registered {
+                // Log lines suspend the whole set of bars through any one of them.
+                logging::set_active_bar(Some(bar.clone()));
+                self.registered = true;
+            }
             bar
         });
-        Progress {
+        TargetProgress {
+            target: target.to_owned(),
             bar,
             total,
             done: 0,
@@ -49,6 +65,28 @@ impl Progress {
         }
     }
 
+    /// Removes the bars.
+    pub fn finish(self) {
+        if let Some(bars) = self.bars {
+            logging::set_active_bar(None);
+            let _ = bars.clear();
+        }
+    }
+}
+
+/// Counts one target's outcomes and shows them.
+pub struct TargetProgress {
+    target: String,
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: u64,
+    reset: u64,
+    failed: u64,
+    skipped: u64,
+    last_log: Instant,
+}
+
+impl TargetProgress {
     /// Counts one user's outcome.
     pub fn record(&mut self, status: Status) {
         self.done += 1;
@@ -65,7 +103,8 @@ impl Progress {
             None if self.last_log.elapsed() >= LOG_EVERY => {
                 self.last_log = Instant::now();
                 tracing::info!(
-                    "progress: {}/{} done ({})",
+                    "progress: {}: {}/{} done ({})",
+                    self.target,
                     self.done,
                     self.total,
                     self.counts()
@@ -81,12 +120,14 @@ impl Progress {
             self.reset, self.failed, self.skipped
         )
     }
+}
 
-    /// Removes the bar.
-    pub fn finish(self) {
-        if let Some(bar) = self.bar {
-            logging::set_active_bar(None);
-            bar.finish_and_clear();
+impl Drop for TargetProgress {
+    /// A target that ends before the others keeps its bar, full or not, so the
+    /// operator sees where it stopped.
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.abandon_with_message(self.counts());
         }
     }
 }

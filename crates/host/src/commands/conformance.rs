@@ -112,7 +112,7 @@ async fn reset_test_user(
         selection: Selection::Ids(vec![test.id.to_owned()]),
         exclude: Vec::new(),
         passwords: PasswordChoice::Generate,
-        concurrency: Some(1),
+        concurrency: Some(crate::engine::Concurrency::Fixed(1)),
         output: Output {
             path: Some(std::path::absolute(test.out).map_err(Failure::usage)?),
             format: Format::Csv,

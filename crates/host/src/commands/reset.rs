@@ -20,7 +20,7 @@ use crate::interrupts::Interrupts;
 use crate::job::{JobLock, LockError, Mode, Runner, password_source, retry_policy};
 use crate::results::Recipients;
 use crate::target::{Context, Target, target_error};
-use crate::users_file::check_user_id;
+use crate::users_file::{Columns, check_user_id};
 
 pub async fn run(
     context: &Context,
@@ -249,6 +249,7 @@ fn check_known_value(target: &Target, kind: CredentialKind, value: &Secret) -> a
 
 /// `--dry-run`: the plan on standard output, nothing changed, nothing journaled.
 async fn dry_run(targets: &[Target], definition: &JobDefinition) -> CommandResult {
+    let names: Vec<String> = targets.iter().map(|t| t.name().to_owned()).collect();
     for target in targets {
         let retry = retry_policy(target);
         let report = retrying(&retry, || target.connector.check())
@@ -262,6 +263,10 @@ async fn dry_run(targets: &[Target], definition: &JobDefinition) -> CommandResul
             .cloned()
             .collect();
         let rules = Rules {
+            columns: Columns {
+                target: target.name(),
+                targets: &names,
+            },
             retry,
             exclude: &exclude,
             own_account: report.account.as_deref(),

@@ -7,7 +7,8 @@
 //!
 //! [targets.mail]
 //! connector = "smartermail"
-//! concurrency = 8
+//! concurrency = 8                        # or "auto"
+//! max_concurrency = 64                   # the ceiling for "auto"
 //! rate = 20
 //! exclude = ["admin@example.com"]
 //! url = "https://mail.example.com"       # the rest is the connector's own
@@ -31,6 +32,7 @@ use anyhow::{Context, anyhow, bail};
 use rekey_policy::{PasscodePolicy, PasswordPolicy};
 use serde::Deserialize;
 
+use crate::engine::Concurrency;
 use crate::results::Recipients;
 use crate::trust;
 
@@ -45,6 +47,7 @@ const HOST_KEYS: &[&str] = &[
     "connector",
     "connector_file",
     "concurrency",
+    "max_concurrency",
     "rate",
     "exclude",
     "policy",
@@ -78,8 +81,10 @@ pub struct TargetConfig {
     pub connector: String,
     /// A library file to load instead of searching the plugin path.
     pub connector_file: Option<PathBuf>,
-    /// Parallel requests.
-    pub concurrency: Option<u32>,
+    /// Parallel requests: a number, or `auto`.
+    pub concurrency: Option<Concurrency>,
+    /// The most parallel requests `auto` goes to.
+    pub max_concurrency: Option<u32>,
     /// Requests a second.
     pub rate: Option<f64>,
     /// Users never to touch.
@@ -229,8 +234,16 @@ impl TargetConfig {
             None => None,
         };
         let concurrency = match table.remove("concurrency") {
+            Some(toml::Value::Integer(n)) if (1..=1024).contains(&n) => {
+                Some(Concurrency::Fixed(n as u32))
+            }
+            Some(toml::Value::String(s)) if s == "auto" => Some(Concurrency::Auto),
+            Some(_) => bail!("`concurrency` must be a whole number from 1 to 1024, or \"auto\""),
+            None => None,
+        };
+        let max_concurrency = match table.remove("max_concurrency") {
             Some(toml::Value::Integer(n)) if (1..=1024).contains(&n) => Some(n as u32),
-            Some(_) => bail!("`concurrency` must be a whole number from 1 to 1024"),
+            Some(_) => bail!("`max_concurrency` must be a whole number from 1 to 1024"),
             None => None,
         };
         let rate = match table.remove("rate") {
@@ -272,6 +285,7 @@ impl TargetConfig {
             connector,
             connector_file,
             concurrency,
+            max_concurrency,
             rate,
             exclude,
             policy,
@@ -347,7 +361,7 @@ mod tests {
         .unwrap();
         let mail = config.target("mail").unwrap();
         assert_eq!(mail.connector, "smartermail");
-        assert_eq!(mail.concurrency, Some(4));
+        assert_eq!(mail.concurrency, Some(Concurrency::Fixed(4)));
         assert_eq!(mail.rate, Some(2.5));
         assert_eq!(mail.policy.length, 20);
         assert_eq!(mail.policy.min_symbol, 1);
@@ -376,6 +390,15 @@ mod tests {
         );
         let err = load("[targets.mail]\nconnector = 'smartermail'\nconcurrency = 0\n").unwrap_err();
         assert!(format!("{err:#}").contains("`concurrency`"), "{err:#}");
+        let err =
+            load("[targets.mail]\nconnector = 'smartermail'\nconcurrency = 'fast'\n").unwrap_err();
+        assert!(format!("{err:#}").contains("or \"auto\""), "{err:#}");
+        let auto = load("[targets.mail]\nconnector = 'smartermail'\nconcurrency = 'auto'\nmax_concurrency = 16\n")
+            .unwrap();
+        let mail = auto.target("mail").unwrap();
+        assert_eq!(mail.concurrency, Some(Concurrency::Auto));
+        assert_eq!(mail.max_concurrency, Some(16));
+        assert!(!mail.settings.contains_key("max_concurrency"));
         let err = load("[target.mail]\n").unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown section `target`"),

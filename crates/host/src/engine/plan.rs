@@ -9,7 +9,7 @@ use rekey_api::{Connector, ConnectorError};
 use serde::{Deserialize, Serialize};
 
 use super::retry::{RetryPolicy, retrying};
-use crate::users_file::UsersFile;
+use crate::users_file::{Columns, UsersFile};
 
 /// Users handed to the sink at once.
 const BATCH: usize = 1000;
@@ -83,8 +83,11 @@ pub enum PlanError {
     Store(anyhow::Error),
 }
 
-/// What decides who is set aside, and how listing retries.
+/// What decides who is set aside, which column of a users file is read, and how
+/// listing retries.
 pub struct Rules<'a> {
+    /// Whose ids a CSV users file gives (the target's own column, or `user`).
+    pub columns: Columns<'a>,
     /// How passing failures of the listing are retried.
     pub retry: RetryPolicy,
     /// Users never to touch (the target's `exclude` and `--exclude`).
@@ -146,7 +149,7 @@ pub async fn plan(
             }
         }
         Selection::File(path) => {
-            for id in UsersFile::open(path).map_err(PlanError::Input)? {
+            for id in UsersFile::open(path, rules.columns).map_err(PlanError::Input)? {
                 offer(&id.map_err(PlanError::Input)?, &mut batch);
                 if batch.len() >= BATCH {
                     flush(sink, &mut batch, &mut planned).await?;
@@ -295,6 +298,7 @@ mod tests {
     async fn excluded_users_and_the_own_account_are_set_aside() {
         let exclude = ["  1bob@X ".to_owned(), "nobody".to_owned()];
         let rules = Rules {
+            columns: Columns::single("mail"),
             retry: RetryPolicy::default(),
             exclude: &exclude,
             own_account: Some("2carol@X"),

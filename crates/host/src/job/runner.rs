@@ -14,7 +14,7 @@ use super::lock::JobLock;
 use super::spec;
 use crate::definition::JobDefinition;
 use crate::engine::{
-    self, PlanError, Rules, Scope, StopSignal, Summary, UserRecord, UserState, retrying,
+    self, JobSpec, PlanError, Rules, Scope, StopSignal, Summary, UserRecord, UserState, retrying,
 };
 use crate::exit::{CommandResult, Failure};
 use crate::interrupts::Interrupts;
@@ -22,6 +22,7 @@ use crate::journal::{Closing, JobRecord, JobState, Journal, JournalPlan};
 use crate::progress::Progress;
 use crate::results::{ResultsWriter, Status};
 use crate::target::{Target, target_error};
+use crate::users_file::Columns;
 
 /// How the runner came to a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +69,7 @@ impl Runner<'_> {
         match mode {
             Mode::Discard { confirmed } => self.discard(record, confirmed).await,
             Mode::Start { confirmed } => match self.prepare(mode, record, confirmed).await {
-                Ok(writer) => self.execute_and_deliver(writer).await,
+                Ok(prepared) => self.execute_and_deliver(prepared).await,
                 Err(failure) => {
                     // Nothing was sent: the job is forgotten, so that it can simply be
                     // run again.
@@ -79,39 +80,49 @@ impl Runner<'_> {
                 }
             },
             Mode::Resume => {
-                self.prepare(mode, record, true).await?;
-                self.execute_and_deliver(None).await
+                let prepared = self.prepare(mode, record, true).await?;
+                self.execute_and_deliver(prepared).await
             }
         }
     }
 
-    /// Everything before the first request: targets checked, users planned (if the
-    /// job is still planning), a new job's users checked against other open jobs
-    /// and confirmed, and its results file created. Every failure here leaves every
-    /// system untouched (exit 2).
+    /// Everything before the first request, on every target: what each target
+    /// does resolved (credential kind, policy, pacing), every target
+    /// authenticated, users planned on each (if the job is still planning), a new
+    /// job's users checked against other open jobs and confirmed, and its results
+    /// file created. Every failure here leaves every system untouched (exit 2).
     async fn prepare(
         &self,
         mode: Mode,
         record: Option<&JobRecord>,
         confirmed: bool,
-    ) -> Result<Option<ResultsWriter>, Failure> {
+    ) -> Result<Prepared, Failure> {
         let reached = async {
+            // Every target's spec (kind, password source, pacing) is resolved before
+            // any target is contacted.
+            let specs = self
+                .targets
+                .iter()
+                .map(|target| spec::for_target(&self.definition, target, self.known.as_ref()))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(Failure::usage)?;
             let reports = self.interruptible(self.check_targets()).await??;
             if record.is_none_or(|r| r.state == JobState::Planning) {
                 self.interruptible(self.plan(&reports)).await??;
             }
-            Ok::<(), Failure>(())
+            Ok::<_, Failure>(specs)
         };
-        if let Err(failure) = reached.await {
-            return Err(match mode {
-                // A resumed job has changed things already: it stays, resumable.
-                Mode::Resume => Failure::stopped(failure.error.context(format!(
+        let specs = match reached.await {
+            Ok(specs) => specs,
+            // A resumed job has changed things already: it stays, resumable.
+            Err(failure) if mode == Mode::Resume => {
+                return Err(Failure::stopped(failure.error.context(format!(
                     "job {} was not resumed; fix the problem and run: rekey resume {}",
                     self.id, self.id
-                ))),
-                _ => failure,
-            });
-        }
+                ))));
+            }
+            Err(failure) => return Err(failure),
+        };
         if let Mode::Start { .. } = mode {
             if let Some(open) = self
                 .journal
@@ -139,13 +150,20 @@ impl Runner<'_> {
                 )));
             }
             let writer = delivery::create(&self.definition.output).map_err(Failure::usage)?;
-            return self.start_results(writer).await.map(Some);
+            let writer = self.start_results(writer).await?;
+            return Ok(Prepared {
+                writer: Some(writer),
+                specs,
+            });
         }
         if let Some(record) = record {
             delivery::check_owned(&self.definition.output, record.results_file, &self.id)
                 .map_err(Failure::usage)?;
         }
-        Ok(None)
+        Ok(Prepared {
+            writer: None,
+            specs,
+        })
     }
 
     /// Records a new job's results file and writes its set-aside users' rows.
@@ -167,18 +185,38 @@ impl Runner<'_> {
         Ok(writer)
     }
 
-    /// Authenticates against every target at once.
+    /// Authenticates against every target at once; names every target that
+    /// failed.
     async fn check_targets(&self) -> Result<Vec<CheckReport>, Failure> {
         let checks = self.targets.iter().map(|target| async move {
             retrying(&spec::retry_policy(target), || target.connector.check())
                 .await
-                .map_err(|e| Failure::usage(target_error(target.name(), "authenticating", e)))
+                .map_err(|e| target_error(target.name(), "authenticating", e))
         });
-        join_all(checks).await.into_iter().collect()
+        let mut reports = Vec::with_capacity(self.targets.len());
+        let mut failed = Vec::new();
+        for result in join_all(checks).await {
+            match result {
+                Ok(report) => reports.push(report),
+                Err(error) => failed.push(error),
+            }
+        }
+        match failed.len() {
+            0 => Ok(reports),
+            1 if self.targets.len() == 1 => Err(Failure::usage(failed.remove(0))),
+            _ => {
+                let failed: Vec<String> = failed.iter().map(|e| format!("{e:#}")).collect();
+                Err(Failure::usage(anyhow!(
+                    "{}; nothing was changed on any target",
+                    failed.join("; ")
+                )))
+            }
+        }
     }
 
     /// Resolves each target's users into the journal.
     async fn plan(&self, reports: &[CheckReport]) -> Result<(), Failure> {
+        let names: Vec<String> = self.targets.iter().map(|t| t.name().to_owned()).collect();
         for (target, report) in self.targets.iter().zip(reports) {
             let exclude: Vec<String> = target
                 .config
@@ -188,6 +226,10 @@ impl Runner<'_> {
                 .cloned()
                 .collect();
             let rules = Rules {
+                columns: Columns {
+                    target: target.name(),
+                    targets: &names,
+                },
                 retry: spec::retry_policy(target),
                 exclude: &exclude,
                 own_account: report.account.as_deref(),
@@ -255,14 +297,15 @@ impl Runner<'_> {
     }
 
     /// Sends, then hands the results over and closes or stops the job.
-    async fn execute_and_deliver(self, writer: Option<ResultsWriter>) -> CommandResult {
+    async fn execute_and_deliver(self, prepared: Prepared) -> CommandResult {
+        let Prepared { writer, specs } = prepared;
         announce(&self.id);
         self.journal
             .set_state(&self.id, JobState::Running, None)
             .await
             .map_err(Failure::stopped)?;
         let writer = writer.map(Mutex::new);
-        let outcome = self.execute(writer.as_ref()).await;
+        let outcome = self.execute(&specs, writer.as_ref()).await;
         let stopped = match &outcome {
             Ok(summaries) => stop_reason(summaries),
             Err(error) => Some(format!("{error:#}")),
@@ -301,31 +344,28 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs every target side by side until each is settled or stopped.
+    /// Runs every target side by side until each is settled or stopped: each with
+    /// its own pacing, retry budget and stop signal, so that one target stopping
+    /// (a spent quota, an outage) does not stop the others.
     async fn execute(
         &self,
+        specs: &[JobSpec],
         writer: Option<&Mutex<ResultsWriter>>,
     ) -> anyhow::Result<Vec<(String, Summary)>> {
-        let counts = self.journal.counts(&self.id, None).await?;
-        let progress = Mutex::new(Progress::new(counts.pending(), self.quiet));
-        let stops: Vec<Arc<StopSignal>> = self
-            .targets
-            .iter()
-            .map(|_| Arc::new(StopSignal::default()))
-            .collect();
-        let watcher = self.watch_interrupts(stops.clone());
-        let runs = self.targets.iter().zip(&stops).map(|(target, stop)| {
-            let progress = &progress;
-            async move {
-                let spec = spec::for_target(&self.definition, target, self.known.as_ref())?;
+        let mut progress = Progress::new(self.targets.iter().map(Target::name), self.quiet);
+        let mut runs = Vec::with_capacity(self.targets.len());
+        let mut stops = Vec::with_capacity(self.targets.len());
+        for (target, spec) in self.targets.iter().zip(specs) {
+            let counts = self.journal.counts(&self.id, Some(target.name())).await?;
+            let stop = Arc::new(StopSignal::default());
+            stops.push(Arc::clone(&stop));
+            let mut shown = progress.target(target.name(), counts.pending());
+            runs.push(async move {
                 let mut on_settled = |user: &UserRecord| -> anyhow::Result<()> {
-                    progress
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .record(match user.state {
-                            UserState::Reset => Status::Reset,
-                            _ => Status::Failed,
-                        });
+                    shown.record(match user.state {
+                        UserState::Reset => Status::Reset,
+                        _ => Status::Failed,
+                    });
                     if let Some(writer) = writer {
                         let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
                         delivery::write_row(
@@ -346,21 +386,19 @@ impl Runner<'_> {
                             job: &self.id,
                             target: target.name(),
                         },
-                        spec: &spec,
-                        stop,
+                        spec,
+                        stop: &stop,
                     },
                     &mut on_settled,
                 )
                 .await?;
                 anyhow::Ok((target.name().to_owned(), summary))
-            }
-        });
+            });
+        }
+        let watcher = self.watch_interrupts(stops);
         let summaries = join_all(runs).await;
         watcher.abort();
-        progress
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .finish();
+        progress.finish();
         tracing::debug!(
             "journal: {} commits synced to disk",
             self.journal.synced_commits()
@@ -387,6 +425,14 @@ impl Runner<'_> {
             );
         })
     }
+}
+
+/// What is settled before anything is sent.
+struct Prepared {
+    /// A new job's results file, written as users are settled.
+    writer: Option<ResultsWriter>,
+    /// What the job does on each target, in the targets' order.
+    specs: Vec<JobSpec>,
 }
 
 /// Why a run stopped, if any target did: the reason alone for one target, each

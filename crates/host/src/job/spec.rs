@@ -7,14 +7,20 @@ use anyhow::bail;
 use rekey_api::{Capability, CredentialKind, Secret};
 
 use crate::definition::{JobDefinition, PasswordChoice};
-use crate::engine::{Generator, JobSpec, PasswordSource, RetryPolicy};
+use crate::engine::{
+    AdaptiveSettings, Concurrency, Generator, JobSpec, Pacing, PasswordSource, RetryPolicy,
+};
 use crate::target::Target;
 
 /// Requests in flight when neither the command line nor the target says.
-pub const DEFAULT_CONCURRENCY: u32 = 8;
+pub const DEFAULT_CONCURRENCY: Concurrency = Concurrency::Fixed(8);
+
+/// The most requests in flight `auto` goes to when the target does not say
+/// (`max_concurrency`).
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 64;
 
 /// The engine's spec for `target`: the job's kind, where the target's new values
-/// come from, and its concurrency and retry budget.
+/// come from, and its pacing and retry budget.
 pub fn for_target(
     definition: &JobDefinition,
     target: &Target,
@@ -23,12 +29,29 @@ pub fn for_target(
     Ok(JobSpec {
         kind: definition.kind,
         passwords: password_source(definition.passwords, target, definition.kind, known)?,
-        concurrency: definition
-            .concurrency
-            .or(target.config.concurrency)
-            .unwrap_or(DEFAULT_CONCURRENCY) as usize,
+        pacing: pacing(definition, target),
         retry: retry_policy(target),
     })
+}
+
+/// How `target` paces its requests: `--concurrency`, else the target's
+/// `concurrency`, else the default; `auto` within the target's `max_concurrency`
+/// and `rate`.
+fn pacing(definition: &JobDefinition, target: &Target) -> Pacing {
+    let setting = definition
+        .concurrency
+        .or(target.config.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
+    match setting {
+        Concurrency::Fixed(n) => Pacing::Fixed(n as usize),
+        Concurrency::Auto => Pacing::Adaptive(AdaptiveSettings {
+            max: target
+                .config
+                .max_concurrency
+                .unwrap_or(DEFAULT_MAX_CONCURRENCY) as usize,
+            rate: target.config.rate,
+        }),
+    }
 }
 
 /// Where `target`'s new values come from.

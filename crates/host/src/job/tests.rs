@@ -79,7 +79,7 @@ fn definition(out: &Path) -> JobDefinition {
         selection: Selection::All,
         exclude: Vec::new(),
         passwords: PasswordChoice::Generate,
-        concurrency: Some(2),
+        concurrency: Some(crate::engine::Concurrency::Fixed(2)),
         output: Output {
             path: Some(out.to_owned()),
             format: Format::Csv,

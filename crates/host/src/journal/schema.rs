@@ -110,7 +110,7 @@ mod v1 {
     use serde::Deserialize;
 
     use crate::definition::{JobDefinition, JobTarget, Output, PasswordChoice};
-    use crate::engine::Selection;
+    use crate::engine::{Concurrency, Selection};
     use crate::results::Format;
 
     #[derive(Deserialize)]
@@ -144,7 +144,7 @@ mod v1 {
                 "known" => PasswordChoice::Known,
                 _ => PasswordChoice::Vendor,
             },
-            concurrency: Some(options.concurrency),
+            concurrency: Some(Concurrency::Fixed(options.concurrency)),
             output: Output {
                 path: options.out,
                 format: options.format.parse().unwrap_or(Format::Csv),

@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 
 use super::Run;
 use super::outcome;
+use crate::engine::pacing::Limiter;
 use crate::engine::store::UserRecord;
 
 /// A user and the value sent to it, with its place in the store.
@@ -67,7 +68,12 @@ pub(super) async fn assign(run: &Run<'_>, count: usize) -> Result<Vec<NewPasswor
 /// Sends one batch until every user in it is settled, retrying passing failures,
 /// or until the job must stop. Returns the settled users; the others stay pending
 /// in the store.
-pub(super) async fn run_batch(run: &Run<'_>, reauth: &ReAuth, batch: Vec<Item>) -> Vec<UserRecord> {
+pub(super) async fn run_batch(
+    run: &Run<'_>,
+    reauth: &ReAuth,
+    limiter: &Limiter,
+    batch: Vec<Item>,
+) -> Vec<UserRecord> {
     let started = Instant::now();
     let mut pending = batch;
     let mut settled = Vec::with_capacity(pending.len());
@@ -81,6 +87,10 @@ pub(super) async fn run_batch(run: &Run<'_>, reauth: &ReAuth, batch: Vec<Item>) 
             kind: run.spec.kind,
             items: pending.iter().map(|item| item.reset.clone()).collect(),
         };
+        let permit = tokio::select! {
+            permit = limiter.acquire() => permit,
+            () = run.stop.stopped() => return settled,
+        };
         let mut outcomes: HashMap<String, Result<Applied, ConnectorError>> =
             match run.connector.reset(request).await {
                 Ok(outcomes) => outcomes.into_iter().map(|o| (o.user, o.result)).collect(),
@@ -89,6 +99,17 @@ pub(super) async fn run_batch(run: &Run<'_>, reauth: &ReAuth, batch: Vec<Item>) 
                     .map(|i| (i.reset.user.clone(), Err(error.clone())))
                     .collect(),
             };
+        // A passing failure of any user is the vendor saying "too much".
+        let passing: Vec<&ConnectorError> = outcomes
+            .values()
+            .filter_map(|r| r.as_ref().err())
+            .filter(|e| e.kind.is_retryable())
+            .collect();
+        if passing.is_empty() {
+            permit.answered();
+        } else {
+            permit.overloaded(passing.iter().filter_map(|e| e.retry_after()).max());
+        }
         let mut retry = Vec::new();
         let mut asked_pause = None;
         let mut last_error = None;

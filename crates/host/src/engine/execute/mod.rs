@@ -4,7 +4,8 @@
 //! users get their passwords, which are recorded as intents and made durable
 //! before any of them is sent; users whose outcome is unknown from an earlier run
 //! are sent again with the password already journaled. The chunk is split into the
-//! connector's batches ([`batch`]), and batches run with bounded concurrency.
+//! connector's batches ([`batch`]), and every request passes the run's
+//! [`Limiter`], fixed or adaptive.
 //! Every settled user is one [`UserRecord`] ([`outcome`]): recorded in the store and
 //! handed to the caller, which renders the results row from it. A user the job did
 //! not settle stays pending in the store, with its journaled password.
@@ -20,6 +21,7 @@ use futures_util::{StreamExt as _, stream};
 use rekey_api::{Connector, CredentialKind, NewPassword, ResetItem};
 
 use self::batch::{Item, ReAuth, run_batch};
+use super::pacing::{Limiter, Pacing};
 use super::passwords::PasswordSource;
 use super::retry::RetryPolicy;
 use super::stop::StopSignal;
@@ -45,8 +47,8 @@ pub struct JobSpec {
     pub kind: CredentialKind,
     /// Where the new values come from.
     pub passwords: PasswordSource,
-    /// Batches in flight at once.
-    pub concurrency: usize,
+    /// Requests in flight at once.
+    pub pacing: Pacing,
     /// How passing failures are retried.
     pub retry: RetryPolicy,
 }
@@ -93,6 +95,7 @@ pub async fn execute(
     let chunk_size = CHUNK.div_ceil(per_batch) * per_batch;
     let cursor = AtomicI64::new(0);
     let reauth = ReAuth::default();
+    let limiter = Limiter::new(run.spec.pacing);
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
 
     let chunks = stream::unfold((), |()| async {
@@ -119,8 +122,8 @@ pub async fn execute(
         .map(|users| prepare(&run, users, per_batch))
         .buffered(PREPARED_AHEAD)
         .flat_map(stream::iter)
-        .map(|batch| run_batch(&run, &reauth, batch))
-        .buffer_unordered(run.spec.concurrency.max(1));
+        .map(|batch| run_batch(&run, &reauth, &limiter, batch))
+        .buffer_unordered(limiter.batches());
     let mut settled = std::pin::pin!(settled);
     let give_up = async {
         tokio::select! {
@@ -166,6 +169,21 @@ pub async fn execute(
     }
     if !recorded.is_empty() {
         run.store.record_outcomes(run.scope, recorded);
+    }
+    if let Some(report) = limiter
+        .report()
+        .filter(|_| summary.reset + summary.failed > 0)
+    {
+        tracing::debug!(
+            target = run.scope.target,
+            "adaptive concurrency settled at {} requests in flight ({}% of the run; from {} to {}; {} back-offs; latency floor {} ms)",
+            report.settled,
+            report.settled_percent,
+            report.lowest,
+            report.highest,
+            report.backoffs,
+            report.floor.map_or(0, |f| f.as_millis())
+        );
     }
     run.store.flush().await?;
     if let Some(error) = failure
