@@ -186,7 +186,11 @@ impl OracleCloud {
             let body = self.http.body(response).await?;
             return Err(self.failure(status, "GET user", &vendor_text(&body, &[])));
         }
-        let listed: Vec<ListedUser> = self.http.json(response).await?;
+        // Every user of the site comes in one reply.
+        let listed: Vec<ListedUser> = self
+            .http
+            .json_within(response, rekey_http::LISTING_LIMIT)
+            .await?;
         Ok(Directory::new(listed))
     }
 }

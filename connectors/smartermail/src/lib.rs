@@ -142,7 +142,11 @@ impl SmarterMail {
                 api::message_of(&body)
             )));
         }
-        let reply: ListUsersReply = self.http().json(response).await?;
+        // Every user of the domain comes in one reply.
+        let reply: ListUsersReply = self
+            .http()
+            .json_within(response, rekey_http::LISTING_LIMIT)
+            .await?;
         if reply.success != Some(true) {
             let message = reply.message.unwrap_or_else(|| "no message".into());
             return Err(ConnectorError::fatal(format!(

@@ -33,6 +33,7 @@
 //! ```
 
 mod checks;
+mod exercise;
 mod in_process;
 mod report;
 
@@ -42,6 +43,7 @@ use std::time::Duration;
 use rekey_api::{Connector, ConnectorError, Metadata, Secret, SettingValue, Settings};
 
 pub use checks::reset_test_user;
+pub use exercise::exercise;
 pub use in_process::InProcess;
 pub use report::{CheckResult, Report, Verdict};
 

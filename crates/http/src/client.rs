@@ -22,8 +22,14 @@ tokio::task_local! {
     static SLOT_IN_HAND: Cell<usize>;
 }
 
-/// Replies larger than this are refused rather than read into memory.
-const MAX_BODY: usize = 256 * 1024 * 1024;
+/// The largest reply rekey reads into memory from an ordinary call: far more than
+/// any reset, token or page needs, and small enough that every worker at once
+/// cannot exhaust memory (64 requests in flight hold at most 512 MiB).
+pub const REPLY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The largest reply of a call that lists every account at once (the vendor's
+/// whole directory in one reply; listings run one at a time).
+pub const LISTING_LIMIT: usize = 256 * 1024 * 1024;
 
 /// How a connector's HTTP client behaves.
 #[derive(Debug, Clone)]
@@ -251,38 +257,61 @@ impl VendorHttp {
         }
     }
 
-    /// Reads a reply body (bounded in size).
-    pub async fn body(&self, mut response: Response) -> Result<Vec<u8>, ConnectorError> {
+    /// Reads a reply body, refusing one larger than [`REPLY_LIMIT`].
+    pub async fn body(&self, response: Response) -> Result<Vec<u8>, ConnectorError> {
+        self.body_within(response, REPLY_LIMIT).await
+    }
+
+    /// Reads a reply body, refusing one larger than `limit` bytes (a listing of
+    /// every account at once takes [`LISTING_LIMIT`]).
+    pub async fn body_within(
+        &self,
+        mut response: Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, ConnectorError> {
         let path = response.url().path().to_owned();
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(too_large(&path, limit));
+        }
         let mut body = Vec::new();
         loop {
             let chunk = response.chunk().await.map_err(|e| {
                 ConnectorError::transient(format!("reading the reply to {path}: {}", describe(&e)))
             })?;
             let Some(chunk) = chunk else { break };
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(ConnectorError::fatal(format!(
-                    "the reply to {path} is larger than {} MiB; refusing to read it",
-                    MAX_BODY / (1024 * 1024)
-                )));
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(&path, limit));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
 
-    /// Reads a reply body as text (lossy UTF-8).
+    /// Reads a reply body as text (lossy UTF-8), within [`REPLY_LIMIT`].
     pub async fn text(&self, response: Response) -> Result<String, ConnectorError> {
         let body = self.body(response).await?;
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// Reads a JSON reply. An unreadable body is [`ErrorKind::Fatal`], described by
-    /// position only (a vendor reply may echo secrets).
+    /// Reads a JSON reply within [`REPLY_LIMIT`]. An unreadable body is
+    /// [`ErrorKind::Fatal`], described by position only (a vendor reply may echo
+    /// secrets).
     pub async fn json<T: DeserializeOwned>(&self, response: Response) -> Result<T, ConnectorError> {
+        self.json_within(response, REPLY_LIMIT).await
+    }
+
+    /// Reads a JSON reply of at most `limit` bytes.
+    pub async fn json_within<T: DeserializeOwned>(
+        &self,
+        response: Response,
+        limit: usize,
+    ) -> Result<T, ConnectorError> {
         let path = response.url().path().to_owned();
         let status = response.status();
-        let body = self.body(response).await?;
+        let body = self.body_within(response, limit).await?;
         serde_json::from_slice(&body).map_err(|e| {
             ConnectorError::fatal(format!(
                 "unreadable reply to {path} (HTTP {status}): {}",
@@ -290,6 +319,14 @@ impl VendorHttp {
             ))
         })
     }
+}
+
+/// A reply too large to read; the outcome of the call is unknown.
+fn too_large(path: &str, limit: usize) -> ConnectorError {
+    ConnectorError::fatal(format!(
+        "the reply to {path} is larger than {} MiB; refusing to read it",
+        limit / (1024 * 1024)
+    ))
 }
 
 /// Tells one limiter from another, for [`SLOT_IN_HAND`].

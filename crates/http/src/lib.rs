@@ -18,7 +18,7 @@
 mod client;
 mod rate;
 
-pub use client::{HttpOptions, VendorHttp, retry_after, server_date};
+pub use client::{HttpOptions, LISTING_LIMIT, REPLY_LIMIT, VendorHttp, retry_after, server_date};
 pub use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use rekey_api::SettingSpec;

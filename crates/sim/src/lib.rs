@@ -32,6 +32,8 @@
 pub mod admanager;
 pub mod broadworks;
 pub mod common;
+#[cfg(feature = "hostile")]
+pub mod hostile;
 pub mod inhouse;
 pub mod oracle;
 pub mod recorder;
