@@ -2,27 +2,11 @@
 //! vendor's own shape with every field of the wrong type), the connector returns
 //! an error or an outcome: never a panic.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use proptest::prelude::*;
 use rekey_api::{Connector, CreateContext, Plugin, SettingValue, Settings};
 use rekey_example::AcmeDirectory as Tested;
-use rekey_sim::hostile::{HostileVendor, replies};
-
-/// One vendor for every case, and the runtime it runs on.
-fn vendor() -> &'static (tokio::runtime::Runtime, HostileVendor) {
-    static VENDOR: OnceLock<(tokio::runtime::Runtime, HostileVendor)> = OnceLock::new();
-    VENDOR.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let vendor = runtime.block_on(HostileVendor::start()).unwrap();
-        (runtime, vendor)
-    })
-}
+use rekey_sim::hostile::{HostileVendor, each_reply};
 
 fn connector(vendor: &HostileVendor) -> Tested {
     let values = vec![
@@ -45,28 +29,20 @@ fn connector(vendor: &HostileVendor) -> Tested {
     .unwrap()
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-
-    #[test]
-    fn any_reply_gives_an_error_or_an_outcome_never_a_panic(reply in replies()) {
-        let (runtime, vendor) = vendor();
-        vendor.answer_with(reply);
+#[test]
+fn any_reply_gives_an_error_or_an_outcome_never_a_panic() {
+    each_reply(64, |runtime, vendor| {
         runtime.block_on(async {
             let connector = connector(vendor);
-            let errors = rekey_conformance::exercise(
+            rekey_conformance::exercise(
                 &connector as &dyn Connector,
                 &Tested::metadata(),
                 "u1001",
                 &"New-Passw0rd-123".into(),
+                &["Hostile-Test-Secret-1"],
                 Duration::from_secs(10),
             )
             .await;
-            for error in errors {
-                prop_assert!(!error.message.contains("Hostile-Test-Secret-1"), "{error}");
-                prop_assert!(!error.message.contains("New-Passw0rd-123"), "{error}");
-            }
-            Ok(())
-        })?;
-    }
+        })
+    });
 }

@@ -10,14 +10,16 @@ use rekey_api::{
 };
 
 /// Calls `check`, `list_users` (first page, and the next one if offered),
-/// `generate` and `reset` (a known value and, where declared, a vendor-made one)
-/// on `connector`, each bounded by `deadline`. Returns the errors seen; panics,
-/// naming the call, if the connector panicked.
+/// `generate` and `reset` of `user` (to `password`, and to a vendor-made value
+/// where declared) on `connector`, each bounded by `deadline`. Returns the errors
+/// seen; panics, naming the call, if the connector panicked or an error quotes
+/// `password` or one of `secrets` (the target's own).
 pub async fn exercise(
     connector: &dyn Connector,
     metadata: &Metadata,
     user: &str,
     password: &Secret,
+    secrets: &[&str],
     deadline: Duration,
 ) -> Vec<ConnectorError> {
     let mut errors = Vec::new();
@@ -63,6 +65,15 @@ pub async fn exercise(
             }],
         };
         note("reset", deadline, connector.reset(request), &mut errors).await;
+    }
+    for error in &errors {
+        for secret in secrets.iter().copied().chain([password.expose()]) {
+            assert!(
+                !error.message.contains(secret),
+                "an error quotes a secret: {}",
+                error.kind
+            );
+        }
     }
     errors
 }

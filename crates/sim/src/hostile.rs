@@ -2,6 +2,7 @@
 //! every request gets the one reply the test last chose (any status, any bytes),
 //! and [`replies`] draws such replies: random bytes, random JSON, and JSON shaped
 //! like the vendors' own replies with every field of the wrong type.
+//! [`each_reply`] runs a test case against many of them.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value};
 
 use crate::common::{Behaviour, Common, SimServer, lock};
@@ -141,4 +143,30 @@ pub fn replies() -> impl Strategy<Value = Canned> {
         },
         body,
     })
+}
+
+/// Runs `case` once for each of `cases` hostile replies, all served by one vendor
+/// on one runtime. A panic in `case` fails the test, naming the (shrunk) reply
+/// that caused it.
+pub fn each_reply(cases: u32, case: impl Fn(&tokio::runtime::Runtime, &HostileVendor)) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let vendor = runtime
+        .block_on(HostileVendor::start())
+        .expect("the hostile vendor starts");
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    let outcome = runner.run(&replies(), |reply| {
+        vendor.answer_with(reply);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&runtime, &vendor)))
+            .map_err(|_| TestCaseError::fail("the case panicked"))
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
 }

@@ -14,13 +14,13 @@ use super::open_state;
 use crate::cli::ResetArgs;
 use crate::config::read_secret_file;
 use crate::definition::{JobDefinition, JobTarget, Output, PasswordChoice};
-use crate::engine::{self, PlanError, PrintedPlan, Rules, Selection, retrying};
+use crate::engine::{PrintedPlan, Selection, retrying};
 use crate::exit::{CommandResult, Exit, Failure};
 use crate::interrupts::Interrupts;
-use crate::job::{JobLock, LockError, Mode, Runner, password_source, retry_policy};
+use crate::job::{JobLock, LockError, Mode, Runner, password_source, plan_target, retry_policy};
 use crate::results::Recipients;
 use crate::target::{Context, Target, target_error};
-use crate::users_file::{Columns, check_user_id};
+use crate::users_file::check_user_id;
 
 pub async fn run(
     context: &Context,
@@ -251,42 +251,19 @@ fn check_known_value(target: &Target, kind: CredentialKind, value: &Secret) -> a
 async fn dry_run(targets: &[Target], definition: &JobDefinition) -> CommandResult {
     let names: Vec<String> = targets.iter().map(|t| t.name().to_owned()).collect();
     for target in targets {
-        let retry = retry_policy(target);
-        let report = retrying(&retry, || target.connector.check())
+        let report = retrying(&retry_policy(target), || target.connector.check())
             .await
             .map_err(|e| Failure::usage(target_error(target.name(), "authenticating", e)))?;
-        let exclude: Vec<String> = target
-            .config
-            .exclude
-            .iter()
-            .chain(&definition.exclude)
-            .cloned()
-            .collect();
-        let rules = Rules {
-            columns: Columns {
-                target: target.name(),
-                targets: &names,
-            },
-            retry,
-            exclude: &exclude,
-            own_account: report.account.as_deref(),
-            case_insensitive: target.metadata().case_insensitive_ids,
-        };
         let label = (targets.len() > 1).then(|| target.name());
         let mut printed = PrintedPlan::new(std::io::stdout(), label);
-        let planned = engine::plan(
-            target.connector.as_ref(),
-            &definition.selection,
-            &rules,
+        let planned = plan_target(
+            target,
+            definition,
+            &names,
+            report.account.as_deref(),
             &mut printed,
         )
-        .await
-        .map_err(|e| match e {
-            PlanError::Input(e) | PlanError::Store(e) => Failure::usage(e),
-            PlanError::Listing(e) => {
-                Failure::usage(target_error(target.name(), "listing users", e))
-            }
-        })?;
+        .await?;
         eprintln!(
             "dry run: would reset the {} of {} users on target `{}` ({}); {} set aside; nothing was changed",
             definition.kind,

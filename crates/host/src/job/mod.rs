@@ -11,11 +11,13 @@
 mod delivery;
 mod ending;
 mod lock;
+mod planning;
 mod runner;
 mod spec;
 
 pub use delivery::{Pending, write_row};
 pub use lock::{JobLock, LockError};
+pub use planning::plan_target;
 pub use runner::{Mode, Runner};
 pub use spec::{DEFAULT_CONCURRENCY, password_source, retry_policy};
 

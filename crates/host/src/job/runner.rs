@@ -11,18 +11,16 @@ use rekey_api::{CheckReport, Secret};
 
 use super::delivery::{self, Pending};
 use super::lock::JobLock;
+use super::planning;
 use super::spec;
 use crate::definition::JobDefinition;
-use crate::engine::{
-    self, JobSpec, PlanError, Rules, Scope, StopSignal, Summary, UserRecord, UserState, retrying,
-};
+use crate::engine::{self, JobSpec, Scope, StopSignal, Summary, UserRecord, UserState, retrying};
 use crate::exit::{CommandResult, Failure};
 use crate::interrupts::Interrupts;
 use crate::journal::{Closing, JobRecord, JobState, Journal, JournalPlan};
 use crate::progress::Progress;
 use crate::results::{ResultsWriter, Status};
 use crate::target::{Target, target_error};
-use crate::users_file::Columns;
 
 /// How the runner came to a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,23 +216,6 @@ impl Runner<'_> {
     async fn plan(&self, reports: &[CheckReport]) -> Result<(), Failure> {
         let names: Vec<String> = self.targets.iter().map(|t| t.name().to_owned()).collect();
         for (target, report) in self.targets.iter().zip(reports) {
-            let exclude: Vec<String> = target
-                .config
-                .exclude
-                .iter()
-                .chain(&self.definition.exclude)
-                .cloned()
-                .collect();
-            let rules = Rules {
-                columns: Columns {
-                    target: target.name(),
-                    targets: &names,
-                },
-                retry: spec::retry_policy(target),
-                exclude: &exclude,
-                own_account: report.account.as_deref(),
-                case_insensitive: target.metadata().case_insensitive_ids,
-            };
             let mut sink = JournalPlan {
                 journal: self.journal,
                 scope: Scope {
@@ -242,27 +223,14 @@ impl Runner<'_> {
                     target: target.name(),
                 },
             };
-            let planned = engine::plan(
-                target.connector.as_ref(),
-                &self.definition.selection,
-                &rules,
+            planning::plan_target(
+                target,
+                &self.definition,
+                &names,
+                report.account.as_deref(),
                 &mut sink,
             )
-            .await
-            .map_err(|e| match e {
-                PlanError::Input(e) => Failure::usage(e),
-                PlanError::Listing(e) => {
-                    Failure::usage(target_error(target.name(), "listing users", e))
-                }
-                PlanError::Store(e) => Failure::usage(e),
-            })?;
-            if planned.repeated > 0 {
-                tracing::info!(
-                    target = target.name(),
-                    "{} repeated user ids ignored",
-                    planned.repeated
-                );
-            }
+            .await?;
         }
         Ok(())
     }
