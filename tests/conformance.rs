@@ -179,3 +179,36 @@ fn the_example_connector_conforms() {
         assert!(sim.history(&user).is_empty(), "{user} was changed");
     }
 }
+
+#[test]
+fn a_faulty_connector_fails_exactly_the_checks_it_breaks() {
+    use rekey_tests::connector_file_name;
+    for (fault, broken) in [
+        ("none", None),
+        ("duplicate-ids", Some("listing")),
+        ("extra-outcome", Some("reset-replies")),
+        ("panic", Some("unknown-user")),
+        ("hang", Some("unknown-user")),
+    ] {
+        let mut scratch = Scratch::new();
+        let dir = scratch.plugin_copy("fixture_faulty", &connector_file_name("faulty"));
+        scratch.env("REKEY_PLUGIN_PATH", dir.to_str().unwrap());
+        scratch.config(&format!(
+            "[targets.t]\nconnector = \"faulty\"\nfault = \"{fault}\"\ntimeout = 1\n"
+        ));
+        let run = scratch.run(&["conformance", "t"]);
+        let failed: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("FAIL "))
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert_eq!(
+            failed,
+            broken.into_iter().collect::<Vec<_>>(),
+            "{fault}:\n{}",
+            run.stdout
+        );
+        run.expect_code(if broken.is_some() { 1 } else { 0 });
+    }
+}

@@ -282,7 +282,7 @@ fn dropping_a_call_cancels_the_plugins_task() {
     let request = || ResetRequest {
         kind: CredentialKind::Password,
         items: vec![ResetItem {
-            user: "u".into(),
+            user: "user1".into(),
             password: NewPassword::Known("Pw-1234".into()),
         }],
     };
