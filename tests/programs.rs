@@ -1,3 +1,4 @@
+#![cfg(unix)]
 //! Connector programs through the real binary: the Python example connector
 //! (`connectors/example-python`) against the Acme Directory simulator, and small
 //! fixture programs (`tests/fixtures/programs`) that misbehave on purpose.

@@ -28,8 +28,9 @@
 //! `describe` comes first, then at most one `create`, then calls; `cancel` may
 //! follow a call at any time (the program then answers that call `cancelled` if
 //! it can stop it, or with its result if it cannot: either is fine, rekey no
-//! longer waits for it); `shutdown` comes last, when no call is in flight. The
-//! end of standard input means the same as `shutdown`.
+//! longer waits for it); `shutdown` comes last (a call still in flight then is
+//! abandoned: the program need not answer it). The end of standard input means
+//! the same as `shutdown`.
 //!
 //! # Version
 //!

@@ -150,3 +150,70 @@ impl Connector for ProgramConnector {
         Ok(reply.outcomes.into_iter().map(UserOutcome::from).collect())
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use rekey_api::Settings;
+
+    use super::*;
+    use crate::program::{Program, ProgramSpec};
+
+    /// Answers `describe`, `create` and `list_users`; leaves `check` unanswered
+    /// until it is cancelled, then answers it `cancelled`.
+    const SLOW_CHECK: &str = r#"#!/usr/bin/env python3
+import json, sys
+META = {"name": "slow", "version": "1", "description": "d", "kinds": ["password"]}
+REPLIES = {"describe": {"protocol": 1, "metadata": META},
+           "create": {"batching": {"max_users": 1}}, "list_users": {"users": []}}
+for line in sys.stdin:
+    call = json.loads(line)
+    if call["op"] == "shutdown":
+        break
+    if call["op"] == "cancel":
+        reply = {"id": call["id"], "status": "cancelled"}
+    elif call["op"] in REPLIES:
+        reply = {"id": call["id"], "status": "ok", "reply": REPLIES[call["op"]]}
+    else:
+        continue
+    print(json.dumps(reply), flush=True)
+"#;
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_cancelled_and_the_program_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slow");
+        std::fs::write(&path, SLOW_CHECK).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let program = Program::start(ProgramSpec {
+            program: path,
+            args: Vec::new(),
+            dir: None,
+            env: Vec::new(),
+            target: Some("t".into()),
+        })
+        .unwrap();
+        let connector = program
+            .create(
+                &Settings::default(),
+                rekey_api::CreateContext {
+                    target: "t".into(),
+                    state_dir: dir.path().to_owned(),
+                    rate: None,
+                },
+                Duration::from_secs(1),
+            )
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = connector.check().await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Transient, "{error}");
+        assert!(error.message.contains("within 1 s"), "{error}");
+        assert!(
+            started.elapsed() < CANCEL_GRACE,
+            "the cancellation was answered"
+        );
+        let page = connector.list_users(None).await.unwrap();
+        assert!(page.users.is_empty(), "the program still answers");
+    }
+}

@@ -125,7 +125,7 @@ impl Process {
         let mut child = command.spawn().map_err(|error| spawn_error(&error))?;
         let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (Some(stdin), Some(stdout), Some(stderr)) = pipes else {
-            let _ = child.kill();
+            stop(&mut child);
             return Err("started without its pipes".into());
         };
         let name = match &spec.target {
@@ -163,7 +163,7 @@ impl Process {
                 }),
         ];
         if let Some(error) = threads.into_iter().find_map(Result::err) {
-            let _ = lock(&shared.child).kill();
+            stop(&mut lock(&shared.child));
             return Err(format!("could not be served: {error}"));
         }
         Ok(Process {
@@ -285,7 +285,7 @@ impl Shared {
             std::mem::take(&mut calls.waiting)
         };
         if kill {
-            let _ = lock(&self.child).kill();
+            stop(&mut lock(&self.child));
         }
         let reason = format!(
             "{} {what} while the call was in flight: its outcome is unknown",
@@ -309,7 +309,7 @@ impl Shared {
                 Ok(Some(status)) => return Some(status),
                 Ok(None) if Instant::now() < until => {}
                 _ => {
-                    let _ = child.kill();
+                    stop(&mut child);
                     let _ = child.wait();
                     return None;
                 }
@@ -426,6 +426,20 @@ fn log_stderr(stderr: ChildStderr, target: &str, program: &str) {
             tracing::info!(target: "rekey::program", target, program, "{text}");
         }
     }
+}
+
+/// Kills the program, and on Unix whatever it started in its process group (the
+/// interpreter a wrapper script runs), so that its pipes close.
+fn stop(child: &mut Child) {
+    #[cfg(unix)]
+    if let Ok(None) = child.try_wait() {
+        // Not reaped yet, so its id is still its own and names its group.
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_child(child),
+            rustix::process::Signal::KILL,
+        );
+    }
+    let _ = child.kill();
 }
 
 /// Why a program could not be started.
