@@ -16,8 +16,12 @@
 //! - `journal`: what the durable journal costs: the job engine with the real
 //!   SmarterMail plugin runs the same reset twice in this process, once with the
 //!   SQLite journal and once with an in-memory store.
+//! - `programs`: resets a second of the real binary through the Python example
+//!   connector program and through the Rust example connector library, against
+//!   the same zero-latency Acme Directory simulator.
 
 mod engine;
+mod programs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,6 +79,21 @@ enum Bench {
         #[arg(long, default_value_t = 7)]
         rounds: usize,
     },
+    /// Resets a second through a connector program and a connector library.
+    Programs {
+        /// Users to reset per run.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// `rekey --concurrency`.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Runs of each kind (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The Python example connector program.
+        #[arg(long, default_value_os_t = programs::example_program())]
+        program: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -101,6 +120,18 @@ fn main() -> anyhow::Result<()> {
             concurrency,
             rounds,
         } => runtime.block_on(engine::journal_cost(&dir, users, concurrency, rounds))?,
+        Bench::Programs {
+            users,
+            concurrency,
+            rounds,
+            program,
+        } => runtime.block_on(programs::compare(
+            &dir,
+            &program,
+            users,
+            concurrency,
+            rounds,
+        ))?,
     }
     Ok(())
 }
