@@ -6,8 +6,11 @@
 //!   hands the library a [`ffi::HostApi`]. Types only: the library side is what
 //!   `rekey_api::export_connector!` expands to, the loader is in the `rekey` host.
 //! - [`protocol`]: the versioned messages, JSON, independent of any transport: the
-//!   C boundary carries them today, and a connector program speaking JSON lines over
-//!   stdin and stdout could carry the same ones.
+//!   C boundary carries them, and so do connector programs.
+//! - [`program`]: the other transport: the envelope (a request id and a status)
+//!   that carries the same messages as JSON lines over a connector program's
+//!   standard input and output, and its own version,
+//!   [`program::PROTOCOL_VERSION`].
 //! - The data those messages carry: a connector's [`Metadata`] and settings schema
 //!   ([`SettingSpec`]), [`Settings`], [`Secret`], the error taxonomy
 //!   ([`ErrorKind`], [`ConnectorError`]) and the values of each call ([`ResetRequest`],
@@ -56,6 +59,7 @@ mod error;
 pub mod ffi;
 mod metadata;
 mod model;
+pub mod program;
 pub mod protocol;
 pub mod secret;
 mod settings;

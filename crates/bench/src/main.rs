@@ -19,9 +19,13 @@
 //! - `pacing`: `--concurrency auto` against fixed settings, the real binary
 //!   against a SmarterMail simulator with a capacity limit (429 above it) and
 //!   latency: time, and requests rejected.
+//! - `programs`: resets a second of the real binary through the Python example
+//!   connector program and through the Rust example connector library, against
+//!   the same zero-latency Acme Directory simulator.
 
 mod engine;
 mod pacing;
+mod programs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -97,6 +101,21 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Resets a second through a connector program and a connector library.
+    Programs {
+        /// Users to reset per run.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// `rekey --concurrency`.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Runs of each kind (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The Python example connector program.
+        #[arg(long, default_value_os_t = programs::example_program())]
+        program: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -133,6 +152,18 @@ fn main() -> anyhow::Result<()> {
         } => runtime.block_on(pacing::compare(
             &dir,
             &pacing_setup(users, capacity, latency_ms, Some(settings), rounds),
+        ))?,
+        Bench::Programs {
+            users,
+            concurrency,
+            rounds,
+            program,
+        } => runtime.block_on(programs::compare(
+            &dir,
+            &program,
+            users,
+            concurrency,
+            rounds,
         ))?,
     }
     Ok(())

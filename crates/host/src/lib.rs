@@ -5,9 +5,10 @@
 //! APIs. The host knows no vendor: connectors are plugin libraries, chosen by the
 //! config. The modules, from the outside in: the command line ([`cli`]) and its
 //! commands ([`commands`]), which build or load a job's [`definition`] and hand it
-//! to the [`job`] runner; the config ([`config`]); finding connector libraries
-//! ([`plugins`]) and loading them ([`ffi`], the host's only `unsafe` code), and
-//! opening targets ([`target`], with a [`deadline`] on every connector call); the
+//! to the [`job`] runner; the config ([`config`]); finding connectors
+//! ([`plugins`]) and loading libraries ([`ffi`], the host's only `unsafe` code) or
+//! running programs ([`program`]), and opening targets ([`target`], with a
+//! [`deadline`] on every connector call); the
 //! job [`engine`], which owns its types and ports; the durable
 //! [`journal`] that implements them, in the [`state`] directory; the [`results`]
 //! file; progress, logging and [`interrupts`]; and the [`trust`] checks on the
@@ -27,6 +28,7 @@ pub mod job;
 pub mod journal;
 pub mod logging;
 pub mod plugins;
+pub mod program;
 pub mod progress;
 pub mod results;
 pub mod state;

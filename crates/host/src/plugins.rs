@@ -1,20 +1,67 @@
-//! Finding connector libraries: the plugin path and the file naming rule.
+//! Finding connectors, and the one place where a connector file is accepted before
+//! it is loaded or run.
 //!
-//! Connector `NAME` is the file `rekey_NAME` (with `-` written `_`) with the
-//! platform's library prefix and suffix (`librekey_oracle_cloud.so` on Linux),
-//! looked for in `$REKEY_PLUGIN_PATH`, then the directory of the `rekey`
-//! executable, then the config's `plugin_path`.
+//! Connector `NAME` is either a library, the file `rekey_NAME` (with `-` written
+//! `_`) with the platform's library prefix and suffix (`librekey_oracle_cloud.so`
+//! on Linux), or a program, the executable `rekey-connector-NAME` (with the
+//! platform's executable suffix). Both are looked for in `$REKEY_PLUGIN_PATH`, then
+//! the directory of the `rekey` executable, then the config's `plugin_path`; a
+//! library and a program of the same name anywhere on the path is an error. A
+//! target may instead name its connector's library (`connector_file`) or program
+//! (`connector_command`).
+//!
+//! Whatever way a connector is found, [`ConnectorSource::open`] hands its file to
+//! [`accept`] before loading or running it, and only then to the library loader
+//! ([`ffi`](crate::ffi)) or the program transport ([`program`](crate::program)).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::ffi::{LoadError, LoadOptions, PluginLibrary};
-use anyhow::bail;
+use anyhow::{Context as _, anyhow, bail};
+use rekey_api::{Connector, ConnectorError, CreateContext, Metadata, Settings};
+
+use crate::config::TargetConfig;
+use crate::deadline::WithDeadline;
+use crate::ffi::{LoadOptions, PluginLibrary};
+use crate::program::{Program, ProgramSpec};
 
 /// The platform's prefix and suffix of shared libraries.
 const PREFIX: &str = std::env::consts::DLL_PREFIX;
 const SUFFIX: &str = std::env::consts::DLL_SUFFIX;
 
-/// The directories searched for connector libraries, in order.
+/// The start of a connector program's file name.
+pub const PROGRAM_PREFIX: &str = "rekey-connector-";
+
+/// Where a connector is, before it is loaded or started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A library file.
+    Library(PathBuf),
+    /// A program, its arguments, and the directory it runs in (rekey's own when
+    /// `None`).
+    Program {
+        /// The program file.
+        program: PathBuf,
+        /// Its arguments.
+        args: Vec<String>,
+        /// The directory it runs in.
+        dir: Option<PathBuf>,
+    },
+}
+
+impl Location {
+    /// The file that is loaded or run.
+    pub fn file(&self) -> &Path {
+        match self {
+            Location::Library(path) => path,
+            Location::Program { program, .. } => program,
+        }
+    }
+}
+
+/// The directories searched for connectors, in order.
 #[derive(Debug, Clone)]
 pub struct PluginPath {
     dirs: Vec<PathBuf>,
@@ -40,36 +87,46 @@ impl PluginPath {
         PluginPath { dirs }
     }
 
-    /// The file name connector `name` has on this platform.
+    /// The file name connector `name`'s library has on this platform.
     pub fn file_name(name: &str) -> String {
         format!("{PREFIX}rekey_{}{SUFFIX}", name.replace('-', "_"))
     }
 
-    /// The library of connector `name`: the first match on the path.
-    pub fn find(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let file = Self::file_name(name);
-        if let Some(path) = self
-            .dirs
-            .iter()
-            .map(|d| d.join(&file))
-            .find(|p| p.is_file())
-        {
-            return Ok(path);
-        }
+    /// The file name connector `name`'s program has on this platform.
+    pub fn program_file_name(name: &str) -> String {
+        format!("{PROGRAM_PREFIX}{name}{}", std::env::consts::EXE_SUFFIX)
+    }
+
+    /// Connector `name` on the path: the first library and the first program of
+    /// that name, `None` when there is neither, and an error naming both when there
+    /// are both.
+    pub fn find(&self, name: &str) -> anyhow::Result<Option<Location>> {
+        let first = |file: String| {
+            self.dirs
+                .iter()
+                .map(|d| d.join(&file))
+                .find(|p| p.is_file())
+        };
+        let library = first(Self::file_name(name));
+        let program = first(Self::program_file_name(name));
+        located(name, library, program)
+    }
+
+    /// The error for a connector that is nowhere on the path.
+    pub fn not_found(&self, name: &str) -> anyhow::Error {
         let searched: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
-        bail!(
-            "connector `{name}` not found: no {file} in {}; install the connector there, add its directory to REKEY_PLUGIN_PATH or [rekey] plugin_path, or name the file with connector_file",
+        anyhow!(
+            "connector `{name}` not found: no {} or {} in {}; install the connector there, add its directory to REKEY_PLUGIN_PATH or [rekey] plugin_path, or name it with connector_file or connector_command",
+            Self::file_name(name),
+            Self::program_file_name(name),
             searched.join(", ")
         )
     }
 
-    /// Every connector library on the path, first match per file name, loaded.
-    pub fn discover(
-        &self,
-        options: LoadOptions,
-    ) -> Vec<(PathBuf, Result<PluginLibrary, LoadError>)> {
-        let mut seen: Vec<String> = Vec::new();
-        let mut found = Vec::new();
+    /// Every connector on the path by name: the first library and the first
+    /// program of each name, or the error of a name that has both.
+    pub fn discover(&self) -> Vec<(String, anyhow::Result<Location>)> {
+        let mut found: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
         for dir in &self.dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
@@ -77,48 +134,252 @@ impl PluginPath {
             let mut names: Vec<String> = entries
                 .filter_map(|e| e.ok())
                 .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&format!("{PREFIX}rekey_")) && n.ends_with(SUFFIX))
                 .collect();
             names.sort();
-            for name in names {
-                if seen.contains(&name) {
-                    continue;
+            for file in names {
+                let path = dir.join(&file);
+                if let Some(name) = library_name(&file) {
+                    found.entry(name).or_default().0.get_or_insert(path);
+                } else if let Some(name) = program_name(&file)
+                    && path.is_file()
+                {
+                    found.entry(name).or_default().1.get_or_insert(path);
                 }
-                let path = dir.join(&name);
-                found.push((path.clone(), PluginLibrary::load(&path, options)));
-                seen.push(name);
             }
         }
         found
+            .into_iter()
+            .filter_map(|(name, (library, program))| {
+                let location = located(&name, library, program).transpose()?;
+                Some((name, location))
+            })
+            .collect()
     }
 }
 
-/// Loads the library for a connector name (or an explicit file) and checks that it
+/// `librekey_oracle_cloud.so` → `oracle-cloud`.
+fn library_name(file: &str) -> Option<String> {
+    let stem = file.strip_prefix(PREFIX)?.strip_prefix("rekey_")?;
+    Some(stem.strip_suffix(SUFFIX)?.replace('_', "-"))
+}
+
+/// `rekey-connector-acme-py` → `acme-py`, for valid connector names only (not a
+/// backup copy such as `rekey-connector-acme~`).
+fn program_name(file: &str) -> Option<String> {
+    let name = file.strip_prefix(PROGRAM_PREFIX)?;
+    let name = name
+        .strip_suffix(std::env::consts::EXE_SUFFIX)
+        .filter(|_| !std::env::consts::EXE_SUFFIX.is_empty())
+        .unwrap_or(name);
+    rekey_api::is_valid_name(name).then(|| name.to_owned())
+}
+
+fn located(
+    name: &str,
+    library: Option<PathBuf>,
+    program: Option<PathBuf>,
+) -> anyhow::Result<Option<Location>> {
+    match (library, program) {
+        (Some(library), Some(program)) => bail!(
+            "connector `{name}` is both a library, {}, and a program, {}, on the plugin path: remove one of them",
+            library.display(),
+            program.display()
+        ),
+        (Some(library), None) => Ok(Some(Location::Library(library))),
+        (None, Some(program)) => Ok(Some(Location::Program {
+            program,
+            args: Vec::new(),
+            dir: None,
+        })),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Where a target's connector is: the library its `connector_file` names, the
+/// program its `connector_command` names, or connector `connector` on the path.
+pub fn target_location(plugins: &PluginPath, target: &TargetConfig) -> anyhow::Result<Location> {
+    if let Some(file) = &target.connector_file {
+        return Ok(Location::Library(file.clone()));
+    }
+    if let Some(command) = &target.connector_command {
+        return Ok(Location::Program {
+            program: resolve_program(&command.program, &command.dir)?,
+            args: command.args.clone(),
+            dir: Some(command.dir.clone()),
+        });
+    }
+    plugins
+        .find(&target.connector)?
+        .ok_or_else(|| plugins.not_found(&target.connector))
+}
+
+/// The file of a `connector_command`'s program: a path is taken relative to the
+/// config's directory, a bare name is looked for in `$PATH`.
+fn resolve_program(program: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+    if Path::new(program).components().count() > 1 || Path::new(program).is_absolute() {
+        // `./acme.py` as `/etc/rekey/acme.py`: messages name the file plainly.
+        return Ok(dir.join(program).components().collect());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow!(
+                "connector_command: program `{program}` not found in PATH; give its path instead"
+            )
+        })
+}
+
+/// Accepts a connector file before it is loaded or run. Every connector file,
+/// library or program, found on the plugin path or named by a target, passes
+/// here and only here ([`ConnectorSource::open`] calls it): this is where the
+/// contract's trust checks on the file apply.
+pub fn accept(path: &Path) -> anyhow::Result<()> {
+    let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => anyhow!("connector file {} does not exist", path.display()),
+        _ => anyhow!("cannot read connector file {}: {error}", path.display()),
+    })?;
+    if !metadata.is_file() {
+        bail!("connector file {} is not a regular file", path.display());
+    }
+    Ok(())
+}
+
+/// A connector loaded (a library) or started (a program): what describes it and
+/// creates its connectors. The rest of rekey cannot tell the two apart.
+pub enum ConnectorSource {
+    /// A connector library.
+    Library(PluginLibrary),
+    /// A connector program, running.
+    Program(Box<Program>),
+}
+
+impl ConnectorSource {
+    /// Accepts the file at `location`, then loads the library or starts the
+    /// program (for `target`, whose `connector_env` it gets).
+    pub fn open(
+        location: &Location,
+        options: LoadOptions,
+        target: Option<&TargetConfig>,
+    ) -> anyhow::Result<ConnectorSource> {
+        accept(location.file())?;
+        Ok(match location {
+            Location::Library(path) => {
+                ConnectorSource::Library(PluginLibrary::load(path, options)?)
+            }
+            Location::Program { program, args, dir } => {
+                ConnectorSource::Program(Box::new(Program::start(ProgramSpec {
+                    program: program.clone(),
+                    args: args.clone(),
+                    dir: dir.clone(),
+                    env: target.map(|t| t.connector_env.clone()).unwrap_or_default(),
+                    target: target.map(|t| t.name.clone()),
+                })?))
+            }
+        })
+    }
+
+    /// The connector's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        match self {
+            ConnectorSource::Library(library) => &library.info().metadata,
+            ConnectorSource::Program(program) => &program.info().metadata,
+        }
+    }
+
+    /// `library` or `program`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorSource::Library(_) => "library",
+            ConnectorSource::Program(_) => "program",
+        }
+    }
+
+    /// Its file, and a program's arguments, for the operator.
+    pub fn describe(&self) -> String {
+        match self {
+            ConnectorSource::Library(library) => library.path().display().to_string(),
+            ConnectorSource::Program(program) => program.spec().command_line(),
+        }
+    }
+
+    /// The version of the boundary it speaks: the plugin ABI of a library, the
+    /// program protocol of a program.
+    pub fn boundary_version(&self) -> u32 {
+        match self {
+            ConnectorSource::Library(library) => library.info().abi_version,
+            ConnectorSource::Program(program) => program.info().protocol,
+        }
+    }
+
+    /// Creates a connector for one target from its checked settings, each call
+    /// ending by `deadline`.
+    pub fn create(
+        &self,
+        settings: &Settings,
+        context: CreateContext,
+        deadline: Duration,
+    ) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(match self {
+            ConnectorSource::Library(library) => Arc::new(WithDeadline::new(
+                library.create(settings, context)?,
+                deadline,
+            )),
+            // A program's calls keep their deadline themselves: past it, the
+            // program is asked to cancel, and one that does not answer is stopped.
+            ConnectorSource::Program(program) => {
+                Arc::new(program.create(settings, context, deadline)?)
+            }
+        })
+    }
+}
+
+/// Loads or starts connector `name`: the one `target` names by `connector_file`
+/// or `connector_command`, else the one on the plugin path; and checks that it
 /// declares that name.
 pub fn load_connector(
-    path_list: &PluginPath,
+    plugins: &PluginPath,
     name: &str,
-    file: Option<&Path>,
+    target: Option<&TargetConfig>,
     options: LoadOptions,
-) -> anyhow::Result<PluginLibrary> {
-    let path = match file {
-        Some(file) => file.to_owned(),
-        None => path_list.find(name)?,
+) -> anyhow::Result<ConnectorSource> {
+    let location = match target {
+        Some(target) => target_location(plugins, target)?,
+        None => plugins.find(name)?.ok_or_else(|| plugins.not_found(name))?,
     };
-    let library = PluginLibrary::load(&path, options)?;
-    let declared = &library.info().metadata.name;
+    let source = ConnectorSource::open(&location, options, target)?;
+    let declared = &source.metadata().name;
     if declared != name {
         bail!(
-            "connector library {} declares itself as `{declared}`, not `{name}`: rename the file, or fix the target's connector",
-            path.display()
+            "connector {} {} declares itself as `{declared}`, not `{name}`: rename the file, or fix the target's connector",
+            source.kind(),
+            source.describe()
         );
     }
-    Ok(library)
+    if let Some(target) = target
+        && !target.connector_env.is_empty()
+        && matches!(source, ConnectorSource::Library(_))
+    {
+        return Err(anyhow!(
+            "connector_env passes variables to a connector program, and connector `{name}` is a library ({}): remove connector_env",
+            source.describe()
+        ))
+        .context(format!("target `{}`", target.name));
+    }
+    Ok(source)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dirs(dirs: &[&Path]) -> PluginPath {
+        PluginPath {
+            dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
+        }
+    }
 
     #[test]
     fn file_names_follow_the_contract() {
@@ -131,19 +392,83 @@ mod tests {
                 PluginPath::file_name("smartermail"),
                 "librekey_smartermail.so"
             );
+            assert_eq!(
+                PluginPath::program_file_name("acme-py"),
+                "rekey-connector-acme-py"
+            );
+            assert_eq!(
+                library_name("librekey_oracle_cloud.so").as_deref(),
+                Some("oracle-cloud")
+            );
         }
+        assert_eq!(
+            program_name(&PluginPath::program_file_name("acme-py")).as_deref(),
+            Some("acme-py")
+        );
+        assert_eq!(program_name("rekey-connector-acme~"), None);
+        assert_eq!(program_name("rekey-connector-"), None);
     }
 
     #[test]
     fn missing_connectors_name_the_places_searched() {
-        let path = PluginPath {
-            dirs: vec![
-                PathBuf::from("/nonexistent/a"),
-                PathBuf::from("/nonexistent/b"),
-            ],
-        };
-        let err = path.find("smartermail").unwrap_err().to_string();
+        let path = dirs(&[Path::new("/nonexistent/a"), Path::new("/nonexistent/b")]);
+        assert!(path.find("smartermail").unwrap().is_none());
+        let err = path.not_found("smartermail").to_string();
         assert!(err.contains("/nonexistent/a, /nonexistent/b"), "{err}");
         assert!(err.contains(&PluginPath::file_name("smartermail")), "{err}");
+        assert!(err.contains("rekey-connector-smartermail"), "{err}");
+    }
+
+    #[test]
+    fn a_library_and_a_program_of_one_name_are_refused_naming_both() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let library = a.path().join(PluginPath::file_name("acme"));
+        let program = b.path().join(PluginPath::program_file_name("acme"));
+        std::fs::write(&library, "").unwrap();
+        std::fs::write(&program, "").unwrap();
+        std::fs::write(b.path().join(PluginPath::program_file_name("solo")), "").unwrap();
+        let path = dirs(&[a.path(), b.path()]);
+        let err = path.find("acme").unwrap_err().to_string();
+        assert!(
+            err.contains(&library.display().to_string())
+                && err.contains(&program.display().to_string()),
+            "{err}"
+        );
+        let found = path.discover();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].0, "acme");
+        assert!(found[0].1.is_err());
+        assert_eq!(found[1].0, "solo");
+        assert!(matches!(found[1].1, Ok(Location::Program { .. })));
+    }
+
+    #[test]
+    fn commands_resolve_paths_against_the_config_and_names_in_path() {
+        let dir = Path::new("/etc/rekey");
+        assert_eq!(
+            resolve_program("bin/acme.py", dir).unwrap(),
+            Path::new("/etc/rekey/bin/acme.py")
+        );
+        assert_eq!(
+            resolve_program("./acme.py", dir).unwrap(),
+            Path::new("/etc/rekey/acme.py")
+        );
+        assert_eq!(
+            resolve_program("/opt/acme", dir).unwrap(),
+            Path::new("/opt/acme")
+        );
+        assert!(resolve_program("sh", dir).unwrap().is_absolute());
+        let err = resolve_program("no-such-program-anywhere", dir).unwrap_err();
+        assert!(err.to_string().contains("not found in PATH"), "{err}");
+    }
+
+    #[test]
+    fn only_regular_files_are_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = accept(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let err = accept(&dir.path().join("x.so")).unwrap_err().to_string();
+        assert!(err.contains("x.so does not exist"), "{err}");
     }
 }

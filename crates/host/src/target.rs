@@ -1,7 +1,7 @@
-//! Opening a target: its connector library loaded, its settings checked against the
-//! connector's schema, its policies checked against the vendor's rules, and the
-//! connector created with a deadline on every call. Nothing here talks to the
-//! vendor.
+//! Opening a target: its connector loaded (a library) or started (a program), its
+//! settings checked against the connector's schema, its policies checked against
+//! the vendor's rules, and the connector created with a deadline on every call.
+//! Nothing here talks to the vendor.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,16 +13,16 @@ use rekey_api::{
 };
 
 use crate::config::{Config, TargetConfig, connector_values};
-use crate::deadline::{DEFAULT_REQUEST_TIMEOUT, WithDeadline, call_deadline};
-use crate::ffi::{LoadOptions, PluginLibrary};
-use crate::plugins::{PluginPath, load_connector};
+use crate::deadline::{DEFAULT_REQUEST_TIMEOUT, call_deadline};
+use crate::ffi::LoadOptions;
+use crate::plugins::{ConnectorSource, PluginPath, load_connector};
 use crate::state::StateDir;
 
 /// What every command that opens targets shares.
 pub struct Context {
     /// The config.
     pub config: Config,
-    /// Where connector libraries are looked for.
+    /// Where connectors are looked for.
     pub plugins: PluginPath,
     /// How libraries are started.
     pub load: LoadOptions,
@@ -60,7 +60,7 @@ pub struct Target {
     /// What the connector says about itself.
     pub metadata: Metadata,
     /// The created connector, each call bounded by a deadline (it keeps its library
-    /// loaded).
+    /// loaded, or its program running).
     pub connector: Arc<dyn Connector>,
 }
 
@@ -81,43 +81,43 @@ impl Target {
     }
 }
 
-/// A target's connector library, loaded, with the target's settings resolved: what
-/// creates its connectors.
+/// A target's connector, loaded (a library) or started (a program), with the
+/// target's settings resolved: what creates its connectors.
 pub struct TargetLibrary {
     /// The target's config.
     pub config: TargetConfig,
-    /// The connector library.
-    pub library: PluginLibrary,
+    /// The connector library or program.
+    pub source: ConnectorSource,
     /// The target's connector settings, secrets resolved, not yet checked.
     pub values: Vec<(String, SettingValue)>,
     state_dir: PathBuf,
 }
 
 impl TargetLibrary {
-    /// Loads target `name`'s library and resolves its settings.
+    /// Loads or starts target `name`'s connector and resolves its settings.
     pub fn load(context: &Context, state: &StateDir, name: &str) -> anyhow::Result<TargetLibrary> {
         let config = context.config.target(name)?.clone();
-        let library = load_connector(
+        let source = load_connector(
             &context.plugins,
             &config.connector,
-            config.connector_file.as_deref(),
+            Some(&config),
             context.load,
         )
         .with_context(|| format!("target `{name}`"))?;
-        let metadata = &library.info().metadata;
+        let metadata = source.metadata();
         let values = connector_values(&context.config, &config, &metadata.settings)
             .with_context(|| format!("target `{name}` ({} connector)", metadata.name))?;
         Ok(TargetLibrary {
             state_dir: state.subdir(&format!("connectors/{name}"))?,
             config,
-            library,
+            source,
             values,
         })
     }
 
     /// The connector's metadata.
     pub fn metadata(&self) -> &Metadata {
-        &self.library.info().metadata
+        self.source.metadata()
     }
 
     /// Checks the settings and the target's policy against the connector, and
@@ -131,12 +131,13 @@ impl TargetLibrary {
             .policy
             .check_vendor_rules(&metadata.password_rules)
             .with_context(|| format!("target `{name}`: [policy]"))?;
-        let connector = self.create(settings).map_err(|e| {
-            anyhow!(
+        let connector = self.create(settings).map_err(|e| match e.kind {
+            ErrorKind::Cancelled => anyhow!("target `{name}`: {}", e.message),
+            _ => anyhow!(
                 "target `{name}`: the {} connector refused its settings: {}",
                 metadata.name,
                 e.message
-            )
+            ),
         })?;
         Ok(Target {
             config: self.config,
@@ -152,18 +153,15 @@ impl TargetLibrary {
         let request_timeout = settings
             .get_u64("timeout")
             .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs);
-        let connector = self.library.create(
+        self.source.create(
             &settings,
             CreateContext {
                 target: self.config.name.clone(),
                 state_dir: self.state_dir.clone(),
                 rate: self.config.rate,
             },
-        )?;
-        Ok(Arc::new(WithDeadline::new(
-            connector,
             call_deadline(request_timeout),
-        )))
+        )
     }
 }
 

@@ -1,53 +1,89 @@
-//! `rekey connectors` and `rekey connectors show NAME`.
+//! `rekey connectors` and `rekey connectors show NAME`: the connectors on the
+//! plugin path, libraries and programs, and those the config's targets name by
+//! `connector_file` or `connector_command`.
 
+use anyhow::anyhow;
 use rekey_api::Metadata;
 
 use super::{load_options, optional_config, table};
 use crate::cli::{Cli, ConnectorsCommand};
+use crate::config::{Config, TargetConfig};
 use crate::exit::{CommandResult, Exit, Failure};
-use crate::plugins::{PluginPath, load_connector};
+use crate::plugins::{ConnectorSource, PluginPath, load_connector};
 
 pub fn run(cli: &Cli, show: Option<&ConnectorsCommand>) -> CommandResult {
     let config = optional_config(cli)?;
     let plugins = PluginPath::new(config.as_ref().map_or(&[][..], |c| &c.plugin_path));
     match show {
-        None => list(&plugins),
-        Some(ConnectorsCommand::Show { name }) => show_one(&plugins, name),
+        None => list(&plugins, config.as_ref()),
+        Some(ConnectorsCommand::Show { name }) => show_one(&plugins, config.as_ref(), name),
     }
 }
 
-fn list(plugins: &PluginPath) -> CommandResult {
+/// The targets that name their connector's file or command, in name order.
+fn named_by_targets(config: Option<&Config>) -> impl Iterator<Item = &TargetConfig> {
+    config
+        .into_iter()
+        .flat_map(|c| c.targets.values())
+        .filter(|t| t.connector_file.is_some() || t.connector_command.is_some())
+}
+
+/// Where a connector was found, for the operator.
+fn found_by(target: Option<&TargetConfig>) -> String {
+    match target {
+        None => "plugin path".to_owned(),
+        Some(t) if t.connector_file.is_some() => format!("target {} (connector_file)", t.name),
+        Some(t) => format!("target {} (connector_command)", t.name),
+    }
+}
+
+fn list(plugins: &PluginPath, config: Option<&Config>) -> CommandResult {
     let mut rows = vec![
-        ["NAME", "VERSION", "ABI", "KINDS", "CAPABILITIES", "FILE"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "NAME",
+            "VERSION",
+            "TYPE",
+            "ABI",
+            "KINDS",
+            "CAPABILITIES",
+            "FOUND",
+            "FILE",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     let mut broken = 0;
-    for (path, library) in plugins.discover(load_options()) {
-        match library {
-            Ok(library) => {
-                let info = library.info();
-                let meta = &info.metadata;
-                rows.push(vec![
-                    meta.name.clone(),
-                    meta.version.clone(),
-                    info.abi_version.to_string(),
-                    join(meta.kinds.iter().map(|k| k.as_str())),
-                    join(meta.capabilities.iter().map(|c| c.as_str())),
-                    path.display().to_string(),
-                ]);
-            }
+    let mut clashes = Vec::new();
+    let mut add =
+        |source: anyhow::Result<ConnectorSource>, target: Option<&TargetConfig>| match source {
+            Ok(source) => rows.push(row(&source, target)),
             Err(error) => {
                 broken += 1;
-                eprintln!("warning: {error}");
+                eprintln!("warning: {error:#}");
             }
+        };
+    for (_, location) in plugins.discover() {
+        match location {
+            Ok(location) => add(ConnectorSource::open(&location, load_options(), None), None),
+            Err(clash) => clashes.push(clash),
         }
     }
-    print!("{}", table(&rows));
-    if rows.len() == 1 {
-        eprintln!(
-            "no connectors found: install connector libraries next to rekey, or name their directory in REKEY_PLUGIN_PATH or [rekey] plugin_path"
+    for target in named_by_targets(config) {
+        add(
+            load_connector(plugins, &target.connector, Some(target), load_options())
+                .map_err(|e| e.context(format!("target `{}`", target.name))),
+            Some(target),
         );
+    }
+    print!("{}", table(&rows));
+    if rows.len() == 1 && clashes.is_empty() {
+        eprintln!(
+            "no connectors found: install connector libraries or programs next to rekey, or name their directory in REKEY_PLUGIN_PATH or [rekey] plugin_path"
+        );
+    }
+    if !clashes.is_empty() {
+        let messages: Vec<String> = clashes.iter().map(|e| format!("{e:#}")).collect();
+        return Err(Failure::usage(anyhow!(messages.join("\n"))));
     }
     Ok(if broken > 0 {
         Exit::Partial
@@ -56,16 +92,41 @@ fn list(plugins: &PluginPath) -> CommandResult {
     })
 }
 
-fn show_one(plugins: &PluginPath, name: &str) -> CommandResult {
+fn row(source: &ConnectorSource, target: Option<&TargetConfig>) -> Vec<String> {
+    let meta = source.metadata();
+    vec![
+        meta.name.clone(),
+        meta.version.clone(),
+        source.kind().to_owned(),
+        source.boundary_version().to_string(),
+        join(meta.kinds.iter().map(|k| k.as_str())),
+        join(meta.capabilities.iter().map(|c| c.as_str())),
+        found_by(target),
+        source.describe(),
+    ]
+}
+
+fn show_one(plugins: &PluginPath, config: Option<&Config>, name: &str) -> CommandResult {
     if !rekey_api::is_valid_name(name) {
-        return Err(Failure::usage(anyhow::anyhow!(
+        return Err(Failure::usage(anyhow!(
             "`{name}` is not a connector name (lower-case letters, digits and -)"
         )));
     }
-    let library = load_connector(plugins, name, None, load_options()).map_err(Failure::usage)?;
-    let meta: &Metadata = &library.info().metadata;
+    // On the plugin path, else named by a target.
+    let target = match plugins.find(name).map_err(Failure::usage)? {
+        Some(_) => None,
+        None => Some(
+            named_by_targets(config)
+                .find(|t| t.connector == name)
+                .ok_or_else(|| Failure::usage(plugins.not_found(name)))?,
+        ),
+    };
+    let source = load_connector(plugins, name, target, load_options()).map_err(Failure::usage)?;
+    let meta: &Metadata = source.metadata();
     println!("{} {}: {}", meta.name, meta.version, meta.description);
-    println!("file:         {}", library.path().display());
+    println!("file:         {}", source.describe());
+    println!("type:         {}", kind_text(&source));
+    println!("found:        {}", found_by(target));
     println!(
         "kinds:        {}",
         join(meta.kinds.iter().map(|k| k.as_str()))
@@ -101,6 +162,19 @@ fn show_one(plugins: &PluginPath, name: &str) -> CommandResult {
     }
     print!("{}", table(&rows));
     Ok(Exit::Success)
+}
+
+/// `library (plugin ABI 1)`, `program (program protocol 1)`.
+fn kind_text(source: &ConnectorSource) -> String {
+    let boundary = match source {
+        ConnectorSource::Library(_) => "plugin ABI",
+        ConnectorSource::Program(_) => "program protocol",
+    };
+    format!(
+        "{} ({boundary} {})",
+        source.kind(),
+        source.boundary_version()
+    )
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {

@@ -46,6 +46,8 @@ pub const CONFIG_FILE_LIMIT: u64 = 1024 * 1024;
 const HOST_KEYS: &[&str] = &[
     "connector",
     "connector_file",
+    "connector_command",
+    "connector_env",
     "concurrency",
     "max_concurrency",
     "rate",
@@ -81,6 +83,10 @@ pub struct TargetConfig {
     pub connector: String,
     /// A library file to load instead of searching the plugin path.
     pub connector_file: Option<PathBuf>,
+    /// A program to run instead of searching the plugin path.
+    pub connector_command: Option<ConnectorCommand>,
+    /// Variables of rekey's environment passed on to a connector program.
+    pub connector_env: Vec<String>,
     /// Parallel requests: a number, or `auto`.
     pub concurrency: Option<Concurrency>,
     /// The most parallel requests `auto` goes to.
@@ -98,6 +104,19 @@ pub struct TargetConfig {
     /// Everything else: the connector's settings, checked against its schema when
     /// the target is opened (a literal secret among them never shows in `Debug`).
     pub settings: ConnectorSettings,
+}
+
+/// A target's `connector_command`: a connector program and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorCommand {
+    /// The program as written: a path (relative to the config's directory) or a
+    /// name looked for in `$PATH`.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The config's directory, where the program runs (so that relative paths in
+    /// its arguments mean what they mean in the config).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -233,6 +252,19 @@ impl TargetConfig {
             Some(_) => bail!("`connector_file` must be a string, the library's path"),
             None => None,
         };
+        let connector_command = match table.remove("connector_command") {
+            Some(value) => Some(connector_command(value, dir)?),
+            None => None,
+        };
+        if connector_file.is_some() && connector_command.is_some() {
+            bail!(
+                "`connector_file` names a library and `connector_command` a program: give one of them"
+            );
+        }
+        let connector_env = match table.remove("connector_env") {
+            Some(value) => connector_env(value)?,
+            None => Vec::new(),
+        };
         let concurrency = match table.remove("concurrency") {
             Some(toml::Value::Integer(n)) if (1..=1024).contains(&n) => {
                 Some(Concurrency::Fixed(n as u32))
@@ -284,6 +316,8 @@ impl TargetConfig {
             name: name.to_owned(),
             connector,
             connector_file,
+            connector_command,
+            connector_env,
             concurrency,
             max_concurrency,
             rate,
@@ -294,6 +328,38 @@ impl TargetConfig {
             settings: ConnectorSettings::new(table),
         })
     }
+}
+
+/// `connector_command = ["prog", "arg", ...]`.
+fn connector_command(value: toml::Value, dir: &Path) -> anyhow::Result<ConnectorCommand> {
+    let mut words: Vec<String> = value.try_into().map_err(|_| {
+        anyhow!("`connector_command` must be a list of strings: the program, then its arguments")
+    })?;
+    if words.first().is_none_or(|p| p.is_empty()) {
+        bail!(
+            "`connector_command` must name the program first, e.g. [\"/opt/rekey/acme-connector\"]"
+        );
+    }
+    let program = words.remove(0);
+    Ok(ConnectorCommand {
+        program,
+        args: words,
+        dir: dir.to_owned(),
+    })
+}
+
+/// `connector_env = ["VAR", ...]`: names of environment variables.
+fn connector_env(value: toml::Value) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = value
+        .try_into()
+        .map_err(|_| anyhow!("`connector_env` must be a list of environment variable names"))?;
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.contains(['=', '\0']))
+    {
+        bail!("`connector_env`: `{bad}` is not an environment variable name");
+    }
+    Ok(names)
 }
 
 /// Whether only the owner can read the file.
@@ -409,6 +475,38 @@ mod tests {
             format!("{err:#}").contains("not a connector name"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn connector_programs_are_named_by_command() {
+        let config = load(
+            "[targets.acme]\nconnector = 'acme'\nconnector_command = ['bin/acme', '--fast']\nconnector_env = ['ACME_CA']\n",
+        )
+        .unwrap();
+        let acme = config.target("acme").unwrap();
+        let command = acme.connector_command.as_ref().unwrap();
+        assert_eq!(
+            (command.program.as_str(), command.args.as_slice()),
+            ("bin/acme", &["--fast".to_owned()][..])
+        );
+        assert!(command.dir.is_absolute());
+        assert_eq!(acme.connector_env, ["ACME_CA"]);
+        assert!(!acme.settings.contains_key("connector_env"));
+        for (bad, why) in [
+            ("connector_command = []", "name the program first"),
+            ("connector_command = 'bin/acme'", "list of strings"),
+            (
+                "connector_command = ['a']\nconnector_file = 'b.so'",
+                "give one of them",
+            ),
+            (
+                "connector_env = ['A=B']",
+                "not an environment variable name",
+            ),
+        ] {
+            let err = load(&format!("[targets.t]\nconnector = 't'\n{bad}\n")).unwrap_err();
+            assert!(format!("{err:#}").contains(why), "{bad}: {err:#}");
+        }
     }
 
     #[test]

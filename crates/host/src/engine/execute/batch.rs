@@ -132,7 +132,12 @@ pub(super) async fn run_batch(
                         retry.push(item);
                     }
                 }
-                Err(error) if error.kind == ErrorKind::QuotaExhausted => {
+                // The quota is spent, or the connector cannot go on (its program died
+                // or stopped answering): the job stops, and the user stays unsettled
+                // with its intent kept, for `rekey resume`.
+                Err(error)
+                    if matches!(error.kind, ErrorKind::QuotaExhausted | ErrorKind::Cancelled) =>
+                {
                     run.stop.stop(error.to_string());
                 }
                 Err(error) => settled.push(outcome::failed(item, error)),

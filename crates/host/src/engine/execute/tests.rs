@@ -677,3 +677,61 @@ async fn adaptive_pacing_finds_the_vendors_capacity() {
     assert_eq!(vendor.peak.load(SeqCst), 4);
     assert_eq!(vendor.refused.load(SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_cancelled_call_stops_the_job_and_keeps_the_intents() {
+    /// Resets `u1` and `u2` (each in a call of its own), then reports every later
+    /// call cancelled, as a connector program that died would.
+    #[derive(Default)]
+    struct Dies {
+        calls: Mutex<u32>,
+        applied: Mutex<HashMap<String, String>>,
+    }
+
+    #[async_trait]
+    impl Connector for Dies {
+        async fn check(&self) -> Result<CheckReport, ConnectorError> {
+            Ok(CheckReport::default())
+        }
+
+        async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
+            let call = {
+                let mut calls = self.calls.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            if call > 2 {
+                return Err(ConnectorError::new(
+                    ErrorKind::Cancelled,
+                    "connector program /x (pid 7) was killed by signal 9 (SIGKILL) while the call was in flight: its outcome is unknown",
+                ));
+            }
+            let item = &request.items[0];
+            self.applied.lock().unwrap().insert(
+                item.user.clone(),
+                item.password.known().unwrap().expose().to_owned(),
+            );
+            Ok(vec![UserOutcome::applied(item.user.clone())])
+        }
+    }
+
+    let connector = Dies::default();
+    let store = MemoryStore::with_users(users(5));
+    let mut spec = spec();
+    spec.pacing = Pacing::Fixed(1);
+    let (summary, settled) = run_job(&connector, &store, &spec, &StopSignal::default()).await;
+    let reason = summary.stopped.expect("the job stops");
+    assert!(reason.contains("killed by signal 9"), "{reason}");
+    assert_eq!((summary.reset, summary.failed), (2, 0), "no failed rows");
+    assert_eq!(settled.len(), 2);
+    assert_eq!(*connector.calls.lock().unwrap(), 3, "nothing sent after it");
+    let counts = store.counts();
+    assert_eq!((counts.reset, counts.pending()), (2, 3));
+    let unsettled = store.user("u3").unwrap();
+    assert_eq!(
+        unsettled.state,
+        UserState::Sending,
+        "its outcome is unknown"
+    );
+    assert!(unsettled.password.is_some(), "its intent is kept");
+}
