@@ -527,3 +527,78 @@ fn user_ids_with_control_characters_are_refused_escaped() {
         "nothing was sent"
     );
 }
+
+/// The SHA-256 of a file, as `sha256sum` prints it.
+fn sha256sum(path: &Path) -> String {
+    let output = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn untrusted_connector_libraries_are_refused_and_pinned_ones_load() {
+    use rekey_tests::connector_file_name;
+    let (_rt, sim) = sim(3, 0);
+    let mut scratch = scratch(&sim, "", "");
+    let plugins = scratch.plugin_copy("rekey_smartermail", &connector_file_name("smartermail"));
+    scratch.env("REKEY_PLUGIN_PATH", plugins.to_str().unwrap());
+    let library = plugins.join(connector_file_name("smartermail"));
+
+    // The library's directory writable by others: refused, naming it and why, and
+    // `rekey connectors` shows it skipped instead of loading it.
+    chmod(&plugins, 0o777);
+    let run = scratch.run(&["check", "mail"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&plugins.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("written by group or others"),
+        "{}",
+        run.stderr
+    );
+    let listed = scratch.run(&["connectors"]);
+    let line = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains(&library.display().to_string()))
+        .unwrap_or_else(|| panic!("{}", listed.stdout));
+    assert!(line.contains("skipped: not trusted"), "{line}");
+    chmod(&plugins, 0o700);
+
+    // The library itself group-writable: refused.
+    chmod(&library, 0o664);
+    let run = scratch.run(&["check", "mail"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&library.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    chmod(&library, 0o644);
+
+    // Pinned: the right digest loads, another is refused.
+    let digest = sha256sum(&library);
+    let pinned = |pin: &str| {
+        scratch.config(&format!(
+            "[targets.mail]\nconnector = \"smartermail\"\nconnector_sha256 = \"{pin}\"\nurl = \"{}\"\nusername = \"{}\"\npassword = {{ env = \"SM_ADMIN_PASSWORD\" }}\n",
+            sim.url(),
+            sim.domain_admin()
+        ));
+    };
+    pinned(&digest);
+    scratch.run(&["check", "mail"]).expect_code(0);
+    pinned(&"ab".repeat(32));
+    let run = scratch.run(&["check", "mail"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("connector_sha256"), "{}", run.stderr);
+    assert!(run.stderr.contains(&digest), "{}", run.stderr);
+}

@@ -26,6 +26,7 @@ use crate::config::TargetConfig;
 use crate::deadline::WithDeadline;
 use crate::ffi::{LoadOptions, PluginLibrary};
 use crate::program::{Program, ProgramSpec};
+use crate::trust;
 
 /// The platform's prefix and suffix of shared libraries.
 const PREFIX: &str = std::env::consts::DLL_PREFIX;
@@ -232,19 +233,65 @@ fn resolve_program(program: &str, dir: &Path) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// Accepts a connector file before it is loaded or run. Every connector file,
-/// library or program, found on the plugin path or named by a target, passes
-/// here and only here ([`ConnectorSource::open`] calls it): this is where the
-/// contract's trust checks on the file apply.
-pub fn accept(path: &Path) -> anyhow::Result<()> {
-    let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => anyhow!("connector file {} does not exist", path.display()),
-        _ => anyhow!("cannot read connector file {}: {error}", path.display()),
+/// Accepts a connector before it is loaded or run, and says what to load or run.
+/// Every connector file, library or program, found on the plugin path or named by
+/// a target, passes here and only here ([`ConnectorSource::open`] calls it):
+///
+/// - the file must exist and be a regular file;
+/// - it must be trusted ([`trust::check_file`]): nobody but root and the user
+///   running rekey can change it or a directory above it; so must every argument
+///   of a program that names a file (an interpreter's script);
+/// - when the target pins it (`connector_sha256`), its SHA-256 digest must match.
+///
+/// The location returned names the resolved file, the one that was checked and
+/// hashed. A refusal on trust is a [`trust::Untrusted`] inside the error.
+pub fn accept(location: &Location, pin: Option<&str>) -> anyhow::Result<Location> {
+    let (file, what) = match location {
+        Location::Library(path) => (path, "connector library"),
+        Location::Program { program, .. } => (program, "connector program"),
+    };
+    let metadata = std::fs::metadata(file).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => anyhow!("connector file {} does not exist", file.display()),
+        _ => anyhow!("cannot read connector file {}: {error}", file.display()),
     })?;
     if !metadata.is_file() {
-        bail!("connector file {} is not a regular file", path.display());
+        bail!("connector file {} is not a regular file", file.display());
     }
-    Ok(())
+    let trusted = trust::check_file(file, what)?;
+    if let Some(pin) = pin {
+        let digest = sha256(trusted.path())
+            .with_context(|| format!("cannot read connector file {}", file.display()))?;
+        if digest != pin {
+            bail!(
+                "{what} {} has SHA-256 {digest}, not the {pin} its target pins with connector_sha256: it was changed or replaced; restore the file, or pin the new one if you trust it",
+                file.display()
+            );
+        }
+    }
+    Ok(match location {
+        Location::Library(_) => Location::Library(trusted.path().to_owned()),
+        Location::Program { args, dir, .. } => {
+            for arg in args {
+                let named = dir.as_deref().unwrap_or(Path::new(".")).join(arg);
+                if named.is_file() {
+                    trust::check_file(&named, "connector program's file")?;
+                }
+            }
+            Location::Program {
+                program: trusted.path().to_owned(),
+                args: args.clone(),
+                dir: dir.clone(),
+            }
+        }
+    })
+}
+
+/// The SHA-256 digest of a file, in lower-case hex.
+fn sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// A connector loaded (a library) or started (a program): what describes it and
@@ -264,8 +311,8 @@ impl ConnectorSource {
         options: LoadOptions,
         target: Option<&TargetConfig>,
     ) -> anyhow::Result<ConnectorSource> {
-        accept(location.file())?;
-        Ok(match location {
+        let location = accept(location, target.and_then(|t| t.connector_sha256.as_deref()))?;
+        Ok(match &location {
             Location::Library(path) => {
                 ConnectorSource::Library(PluginLibrary::load(path, options)?)
             }
@@ -464,11 +511,34 @@ mod tests {
     }
 
     #[test]
-    fn only_regular_files_are_accepted() {
+    fn only_regular_trusted_files_are_accepted_and_pins_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let err = accept(dir.path()).unwrap_err().to_string();
+        let at = |path: &Path| Location::Library(path.to_owned());
+        let err = accept(&at(dir.path()), None).unwrap_err().to_string();
         assert!(err.contains("not a regular file"), "{err}");
-        let err = accept(&dir.path().join("x.so")).unwrap_err().to_string();
+        let err = accept(&at(&dir.path().join("x.so")), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.so does not exist"), "{err}");
+
+        let library = dir.path().join("librekey_x.so");
+        std::fs::write(&library, "not really a library").unwrap();
+        let digest = sha256(&library).unwrap();
+        assert!(accept(&at(&library), Some(&digest)).is_ok());
+        let err = accept(&at(&library), Some(&"0".repeat(64)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("connector_sha256"), "{err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&library, std::fs::Permissions::from_mode(0o666)).unwrap();
+            let err = accept(&at(&library), None).unwrap_err();
+            assert!(err.downcast_ref::<trust::Untrusted>().is_some(), "{err}");
+            assert!(
+                err.to_string().contains("written by group or others"),
+                "{err}"
+            );
+        }
     }
 }

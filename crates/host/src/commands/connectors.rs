@@ -10,6 +10,7 @@ use crate::cli::{Cli, ConnectorsCommand};
 use crate::config::{Config, TargetConfig};
 use crate::exit::{CommandResult, Exit, Failure};
 use crate::plugins::{ConnectorSource, PluginPath, load_connector};
+use crate::trust::Untrusted;
 
 pub fn run(cli: &Cli, show: Option<&ConnectorsCommand>) -> CommandResult {
     let config = optional_config(cli)?;
@@ -54,24 +55,61 @@ fn list(plugins: &PluginPath, config: Option<&Config>) -> CommandResult {
     ];
     let mut broken = 0;
     let mut clashes = Vec::new();
-    let mut add =
-        |source: anyhow::Result<ConnectorSource>, target: Option<&TargetConfig>| match source {
-            Ok(source) => rows.push(row(&source, target)),
-            Err(error) => {
-                broken += 1;
-                eprintln!("warning: {error:#}");
-            }
-        };
-    for (_, location) in plugins.discover() {
+    let mut add = |source: anyhow::Result<ConnectorSource>,
+                   name: &str,
+                   file: &str,
+                   target: Option<&TargetConfig>| match source {
+        Ok(source) => rows.push(row(&source, target)),
+        // Not loaded: shown as skipped, with the reason.
+        Err(error) if error.downcast_ref::<Untrusted>().is_some() => {
+            broken += 1;
+            let reason = error
+                .downcast_ref::<Untrusted>()
+                .map(|u| u.reason.to_string())
+                .unwrap_or_default();
+            let mut skipped = vec!["-".to_owned(); 8];
+            skipped[0] = name.to_owned();
+            skipped[5] = format!("skipped: not trusted: {reason}");
+            skipped[6] = found_by(target);
+            skipped[7] = file.to_owned();
+            rows.push(skipped);
+        }
+        Err(error) => {
+            broken += 1;
+            eprintln!("warning: {error:#}");
+        }
+    };
+    for (name, location) in plugins.discover() {
         match location {
-            Ok(location) => add(ConnectorSource::open(&location, load_options(), None), None),
+            Ok(location) => add(
+                ConnectorSource::open(&location, load_options(), None),
+                &name,
+                &location.file().display().to_string(),
+                None,
+            ),
             Err(clash) => clashes.push(clash),
         }
     }
     for target in named_by_targets(config) {
+        let file = target
+            .connector_file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .or_else(|| {
+                target.connector_command.as_ref().map(|c| {
+                    std::iter::once(&c.program)
+                        .chain(&c.args)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+            })
+            .unwrap_or_default();
         add(
             load_connector(plugins, &target.connector, Some(target), load_options())
                 .map_err(|e| e.context(format!("target `{}`", target.name))),
+            &target.connector,
+            &file,
             Some(target),
         );
     }

@@ -48,6 +48,7 @@ const HOST_KEYS: &[&str] = &[
     "connector_file",
     "connector_command",
     "connector_env",
+    "connector_sha256",
     "concurrency",
     "max_concurrency",
     "rate",
@@ -85,6 +86,8 @@ pub struct TargetConfig {
     pub connector_file: Option<PathBuf>,
     /// A program to run instead of searching the plugin path.
     pub connector_command: Option<ConnectorCommand>,
+    /// The SHA-256 digest (lower-case hex) the connector's file must have.
+    pub connector_sha256: Option<String>,
     /// Variables of rekey's environment passed on to a connector program.
     pub connector_env: Vec<String>,
     /// Parallel requests: a number, or `auto`.
@@ -252,6 +255,17 @@ impl TargetConfig {
             Some(_) => bail!("`connector_file` must be a string, the library's path"),
             None => None,
         };
+        let connector_sha256 = match table.remove("connector_sha256") {
+            Some(toml::Value::String(hex))
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Some(hex.to_ascii_lowercase())
+            }
+            Some(_) => bail!(
+                "`connector_sha256` must be the 64 hex digits of the connector file's SHA-256 digest (sha256sum FILE)"
+            ),
+            None => None,
+        };
         let connector_command = match table.remove("connector_command") {
             Some(value) => Some(connector_command(value, dir)?),
             None => None,
@@ -317,6 +331,7 @@ impl TargetConfig {
             connector,
             connector_file,
             connector_command,
+            connector_sha256,
             connector_env,
             concurrency,
             max_concurrency,
