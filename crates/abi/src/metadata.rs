@@ -125,6 +125,18 @@ impl Metadata {
                     ));
                 }
             }
+            if spec.list && spec.default.is_some() {
+                return Err(format!(
+                    "setting `{}` is a list and has a default: a list setting has none (a host older than list settings could not read it), and is empty when not given",
+                    spec.name
+                ));
+            }
+            if spec.list && spec.secret {
+                return Err(format!(
+                    "setting `{}` is a list of secrets: a secret is one value",
+                    spec.name
+                ));
+            }
             if let Some(default) = &spec.default {
                 if !spec.ty.accepts(default) {
                     return Err(format!(
@@ -240,8 +252,32 @@ impl Capability {
 }
 
 /// Limits the vendor puts on password values (kinds `password` and `sip`; passcodes
-/// are always digits), checked against the generator policy when the config is read
-/// and against known values before a job starts.
+/// are always digits): the characters it accepts, the shortest and longest value,
+/// and the classes of character every value must hold.
+///
+/// The host checks them twice, before anything is sent: a target's generator
+/// policy must always produce values that meet them (when the target is opened),
+/// and a known value (`--password-env`, `--password-file`) must meet them (when the
+/// job is planned). Either is refused with the reason, and exit 2.
+///
+/// ```
+/// use rekey_abi::{CharClass, Charset, PasswordRules};
+///
+/// // 12 to 64 printable ASCII characters, with a lower-case and an upper-case
+/// // letter and a digit.
+/// let rules = PasswordRules::new()
+///     .charset(Charset::PrintableAscii)
+///     .length(12..=64)
+///     .require([CharClass::Lower, CharClass::Upper, CharClass::Digit]);
+/// assert!(rules.check("Correct-horse-7").is_ok());
+/// let why = rules.check("Sh0rt").unwrap_err();
+/// assert_eq!(why, "it is shorter than the 12 characters the vendor requires");
+/// ```
+///
+/// Fields were added after plugin ABI 1 shipped (`min_length`, `required`); each
+/// has a serde default, so a host that predates them reads a newer connector's
+/// metadata and ignores them (the vendor then refuses a value that breaks them
+/// itself), and this host reads an older connector's as "no such rule".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordRules {
     /// The characters the vendor accepts.
@@ -250,31 +286,155 @@ pub struct PasswordRules {
     /// The longest password the vendor accepts, in characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
+    /// The shortest password the vendor accepts, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    /// The classes of character every password must hold at least one of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required: Vec<CharClass>,
 }
 
 impl PasswordRules {
-    /// Why `value` breaks these rules, if it does.
+    /// No rules beyond "no control characters": add them with the builder methods.
+    pub fn new() -> Self {
+        PasswordRules::default()
+    }
+
+    /// The characters the vendor accepts.
+    pub fn charset(mut self, charset: Charset) -> Self {
+        self.charset = charset;
+        self
+    }
+
+    /// The shortest and longest password the vendor accepts, in characters
+    /// (`12..=64`, or `12..` for no maximum).
+    pub fn length(mut self, range: impl std::ops::RangeBounds<usize>) -> Self {
+        use std::ops::Bound;
+        self.min_length = match range.start_bound() {
+            Bound::Included(&min) => Some(min),
+            Bound::Excluded(&min) => Some(min + 1),
+            Bound::Unbounded => None,
+        };
+        self.max_length = match range.end_bound() {
+            Bound::Included(&max) => Some(max),
+            Bound::Excluded(&max) => Some(max.saturating_sub(1)),
+            Bound::Unbounded => None,
+        };
+        self
+    }
+
+    /// Every password must hold at least one character of each of `classes`.
+    pub fn require(mut self, classes: impl IntoIterator<Item = CharClass>) -> Self {
+        for class in classes {
+            if !self.required.contains(&class) {
+                self.required.push(class);
+            }
+        }
+        self
+    }
+
+    /// Why `value` breaks these rules, if it does. The reason never quotes the
+    /// value, nor any character of it: it is a password.
     pub fn check(&self, value: &str) -> Result<(), String> {
-        if let Some(bad) = value.chars().find(|&c| !self.charset.allows(c)) {
-            let shown = if bad.is_ascii_graphic() {
-                format!("`{bad}`")
-            } else {
-                format!("U+{:04X}", u32::from(bad))
-            };
+        if value.chars().any(|c| !self.charset.allows(c)) {
             return Err(format!(
-                "it holds the character {shown}, and the vendor accepts only {}",
+                "it holds a character the vendor does not accept (the vendor accepts only {})",
                 self.charset
             ));
         }
-        if let Some(max) = self.max_length {
-            let len = value.chars().count();
-            if len > max {
-                return Err(format!(
-                    "it is {len} characters long, and the vendor accepts at most {max}"
-                ));
-            }
+        let len = value.chars().count();
+        if let Some(min) = self.min_length
+            && len < min
+        {
+            return Err(format!(
+                "it is shorter than the {min} characters the vendor requires"
+            ));
+        }
+        if let Some(max) = self.max_length
+            && len > max
+        {
+            return Err(format!(
+                "it is longer than the {max} characters the vendor accepts"
+            ));
+        }
+        let missing: Vec<&str> = self
+            .required
+            .iter()
+            .filter(|class| !value.chars().any(|c| class.holds(c)))
+            .map(|class| class.describe())
+            .collect();
+        if !missing.is_empty() {
+            let required: Vec<&str> = self.required.iter().map(|c| c.describe()).collect();
+            return Err(format!(
+                "it has no {}, and the vendor requires at least one {}",
+                words(&missing, "or"),
+                words(&required, "and")
+            ));
         }
         Ok(())
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn words(items: &[&str], last: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., end] => format!("{} {last} {end}", init.join(", ")),
+    }
+}
+
+/// A class of character a vendor may require in every password.
+///
+/// Adding a class is an ABI change (an older host could not read it): see the
+/// crate's version policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CharClass {
+    /// A lower-case letter (`a`–`z`, and lower-case letters of other scripts).
+    Lower,
+    /// An upper-case letter (`A`–`Z`, and upper-case letters of other scripts).
+    Upper,
+    /// A digit, `0`–`9`.
+    Digit,
+    /// A symbol: any character that is not a letter, a digit, white space or a
+    /// control character (`!`, `#`, `%`, ...).
+    Symbol,
+}
+
+impl CharClass {
+    /// All classes, in a stable order.
+    pub const ALL: [CharClass; 4] = [
+        CharClass::Lower,
+        CharClass::Upper,
+        CharClass::Digit,
+        CharClass::Symbol,
+    ];
+
+    /// Whether `c` belongs to the class.
+    pub fn holds(self, c: char) -> bool {
+        match self {
+            CharClass::Lower => c.is_lowercase(),
+            CharClass::Upper => c.is_uppercase(),
+            CharClass::Digit => c.is_ascii_digit(),
+            CharClass::Symbol => !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control(),
+        }
+    }
+
+    /// The class in words, for messages (`lower-case letter`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            CharClass::Lower => "lower-case letter",
+            CharClass::Upper => "upper-case letter",
+            CharClass::Digit => "digit",
+            CharClass::Symbol => "symbol",
+        }
+    }
+}
+
+impl fmt::Display for CharClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
     }
 }
 
@@ -337,6 +497,17 @@ pub struct SettingSpec {
     pub max: Option<u64>,
     /// One or two sentences for the operator.
     pub doc: String,
+    /// Whether the value is a list of values of [`ty`](Self::ty) (in TOML
+    /// `["a", "b"]`) rather than one value; see [`strings`](Self::strings).
+    ///
+    /// Added after plugin ABI 1 shipped, as a field rather than a new
+    /// [`SettingType`] so that a host that predates it still reads the metadata
+    /// (it takes the setting for a single value of `ty`, and the connector refuses
+    /// that value when it is created, naming the setting). For the same reason a
+    /// list setting has no default: an older host would find an array where it
+    /// expects a `ty`, and refuse the whole connector.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub list: bool,
 }
 
 impl SettingSpec {
@@ -351,6 +522,7 @@ impl SettingSpec {
             min: None,
             max: None,
             doc: doc.to_owned(),
+            list: false,
         }
     }
 
@@ -379,6 +551,38 @@ impl SettingSpec {
     /// A boolean setting.
     pub fn boolean(name: &str, doc: &str) -> Self {
         Self::new(name, SettingType::Boolean, doc)
+    }
+
+    /// A list of strings (`success_messages = ["Done.", "OK"]`), empty when the
+    /// target does not give it; read with
+    /// [`Settings::strings`](crate::Settings::strings). A list setting has no
+    /// default (see [`list`](Self::list)), and [`choices`](Self::choices) apply to
+    /// each item.
+    ///
+    /// ```
+    /// # use rekey_abi::{SettingSpec, SettingValue, Settings};
+    /// let schema = [SettingSpec::strings("success_messages", "Extra texts that mean success")];
+    /// let given = serde_json::json!(["Password changed.", "OK"]);
+    /// let settings = Settings::check(
+    ///     &schema,
+    ///     [("success_messages".to_owned(), SettingValue::Plain(given))],
+    /// )?;
+    /// assert_eq!(settings.strings("success_messages"), ["Password changed.", "OK"]);
+    /// # Ok::<(), rekey_abi::SettingsError>(())
+    /// ```
+    pub fn strings(name: &str, doc: &str) -> Self {
+        let mut spec = Self::new(name, SettingType::String, doc);
+        spec.list = true;
+        spec
+    }
+
+    /// The setting's type in words: `string`, or `list of string` for a list.
+    pub fn type_text(&self) -> String {
+        if self.list {
+            format!("list of {}", self.ty)
+        } else {
+            self.ty.to_string()
+        }
     }
 
     /// Marks the setting required.
@@ -501,6 +705,36 @@ mod tests {
     }
 
     #[test]
+    fn list_settings_are_read_by_an_older_host() {
+        let spec = SettingSpec::strings("success_messages", "Extra texts");
+        assert_eq!(spec.type_text(), "list of string");
+        let text = serde_json::to_value(&spec).unwrap();
+        assert_eq!(text["type"], "string", "a type every ABI 1 host knows");
+        assert_eq!(text["list"], true);
+        // A single value's spec is written exactly as before.
+        let single = serde_json::to_value(SettingSpec::string("domain", "d")).unwrap();
+        assert!(single.get("list").is_none());
+        // What an ABI 1 host that predates `list` makes of it: a string setting.
+        let mut old = text.clone();
+        old.as_object_mut().unwrap().remove("list");
+        let read: SettingSpec = serde_json::from_value(text).unwrap();
+        assert!(read.list);
+        let read_old: SettingSpec = serde_json::from_value(old).unwrap();
+        assert!(!read_old.list && read_old.ty == SettingType::String);
+
+        let meta = |spec| Metadata::new("x", "1", "d").setting(spec).validate();
+        assert!(meta(SettingSpec::strings("s", "d")).is_ok());
+        assert!(
+            meta(SettingSpec::strings("s", "d").default_value(Vec::<String>::new()))
+                .unwrap_err()
+                .contains("has a default")
+        );
+        let mut secret_list = SettingSpec::strings("s", "d");
+        secret_list.secret = true;
+        assert!(meta(secret_list).unwrap_err().contains("secret"));
+    }
+
+    #[test]
     fn validate_catches_bad_ranges() {
         let spec = |spec: SettingSpec| Metadata::new("x", "1", "d").setting(spec).validate();
         assert!(
@@ -526,14 +760,111 @@ mod tests {
 
     #[test]
     fn password_rules() {
-        let rules = PasswordRules {
-            charset: Charset::PrintableAscii,
-            max_length: Some(5),
-        };
+        let rules = PasswordRules::new()
+            .charset(Charset::PrintableAscii)
+            .length(..=5);
         assert!(rules.check("a b~!").is_ok());
-        assert!(rules.check("abcdef").unwrap_err().contains("at most 5"));
-        assert!(rules.check("é").unwrap_err().contains("U+00E9"));
+        assert_eq!(
+            rules.check("abcdef").unwrap_err(),
+            "it is longer than the 5 characters the vendor accepts"
+        );
         assert!(PasswordRules::default().check("tab\there").is_err());
+        let rules = PasswordRules::new().length(12..).require([
+            CharClass::Lower,
+            CharClass::Digit,
+            CharClass::Symbol,
+        ]);
+        assert_eq!(rules.min_length, Some(12));
+        assert_eq!(rules.max_length, None);
+        assert!(rules.check("long-enough-1").is_ok());
+        assert_eq!(
+            rules.check("LONG-ENOUGH-!").unwrap_err(),
+            "it has no lower-case letter or digit, and the vendor requires at least one lower-case letter, digit and symbol"
+        );
+        assert!(rules.check("Zq9~Zq9~Z").unwrap_err().contains("12"));
+    }
+
+    #[test]
+    fn rule_errors_never_quote_the_value() {
+        let rules = PasswordRules::new()
+            .charset(Charset::PrintableAscii)
+            .length(4..=8)
+            .require(CharClass::ALL);
+        for value in [
+            "Pässwort-1",
+            "Pass\u{7}1!",
+            "Zq~",
+            "Zq~Zq~Zq~Zq~",
+            "zzzzzzz",
+            "ZQ9~ZQ9~",
+        ] {
+            let why = rules.check(value).unwrap_err();
+            for c in value
+                .chars()
+                .filter(|c| c.is_alphanumeric() || !c.is_ascii())
+            {
+                assert!(
+                    !why.contains(&format!("`{c}`"))
+                        && !why.contains(&format!("U+{:04X}", u32::from(c))),
+                    "{why}"
+                );
+            }
+            assert!(!why.contains(value), "{why}");
+            assert!(!why.contains('`'), "{why}");
+        }
+    }
+
+    #[test]
+    fn char_classes() {
+        for (c, class) in [
+            ('a', CharClass::Lower),
+            ('é', CharClass::Lower),
+            ('Z', CharClass::Upper),
+            ('7', CharClass::Digit),
+            ('!', CharClass::Symbol),
+            ('€', CharClass::Symbol),
+        ] {
+            assert!(class.holds(c), "{c}");
+            let others = CharClass::ALL.iter().filter(|k| **k != class);
+            for other in others {
+                assert!(!other.holds(c), "{c} {other}");
+            }
+        }
+        assert!(!CharClass::Symbol.holds(' ') && !CharClass::Symbol.holds('\n'));
+    }
+
+    #[test]
+    fn rules_read_by_an_older_host_and_from_an_older_connector() {
+        // A connector built before min_length and required existed.
+        let old: PasswordRules =
+            serde_json::from_str(r#"{"charset":"printable_ascii","max_length":64}"#).unwrap();
+        assert_eq!(
+            old,
+            PasswordRules::new()
+                .charset(Charset::PrintableAscii)
+                .length(..=64)
+        );
+        // No new rules: the wire form is what ABI 1 always wrote.
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"charset":"printable_ascii","max_length":64}"#
+        );
+        // A host that knows only charset and max_length reads the new fields away.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct RulesV1 {
+            charset: Charset,
+            max_length: Option<usize>,
+        }
+        let new = PasswordRules::new()
+            .length(12..)
+            .require([CharClass::Digit]);
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(
+            text,
+            r#"{"charset":"any","min_length":12,"required":["digit"]}"#
+        );
+        assert!(serde_json::from_str::<RulesV1>(&text).is_ok());
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub use per_user::{IdCase, match_per_user};
 #[doc(inline)]
 pub use rekey_abi::secret;
 pub use rekey_abi::{
-    Applied, Batching, Capability, Charset, CheckReport, ConnectorError, CreateContext,
+    Applied, Batching, Capability, CharClass, Charset, CheckReport, ConnectorError, CreateContext,
     CredentialKind, ErrorKind, Metadata, NewPassword, PasswordRules, ResetItem, ResetRequest,
     Secret, SettingSpec, SettingType, SettingValue, Settings, SettingsError, UserEntry,
     UserOutcome, UserPage, check_root_url, is_valid_name, json_error_position,
