@@ -80,8 +80,10 @@
 //! rekey_api::export_connector!(Hello);
 //! ```
 //!
-//! `connectors/example` in the rekey repository is a fuller connector, with tests
-//! against a simulator; copy it to start an in-house one.
+//! To start a connector of your own, copy `templates/connector` from the rekey
+//! repository: a complete connector for a small directory (token login, paged
+//! listing, one user a request) in under 80 lines, with a fake of that directory
+//! and the conformance kit in its tests. `connectors/example` is a fuller tour.
 //!
 //! # Map
 //!
@@ -111,6 +113,12 @@
 //! - **HTTP**: the `rekey-http` crate's `VendorHttp` (TLS policy, the target's rate
 //!   limit, retryable statuses, log-safe requests, and `send_with_token` for a
 //!   [`TokenSession`]).
+//! - **Testing** (feature `testing`, for a connector's dev-dependencies):
+//!   `rekey_api::testing::FakeVendor`, a stand-in for the vendor on 127.0.0.1 whose
+//!   routes are closures over a plain request and response, and
+//!   `rekey_api::testing::create`, the connector created in-process from settings
+//!   written as JSON, checked as the host checks them. The conformance kit
+//!   (`rekey-conformance`) then checks the connector against the contract.
 //!
 //! # What the SDK guarantees a connector
 //!
@@ -130,6 +138,8 @@ pub mod listing;
 pub mod per_user;
 mod request_shape;
 pub mod status_map;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod token_session;
 
 pub use connector::{Connector, Plugin, reset_one_by_one};
