@@ -106,7 +106,8 @@
 //!     refresh token or by logging in again), one renewal at a time, and once more
 //!     after a 401;
 //!   - [`listing`]: [`PagedListing`] hands out in pages a list the vendor returns
-//!     all at once, and shares what it fetched;
+//!     all at once, and shares what it fetched; [`numbered_page`] pages a listing
+//!     the vendor pages by number;
 //!   - [`per_user`]: [`match_per_user`] turns a per-user reply into one outcome per
 //!     user of the request;
 //!   - [`reset_one_by_one`] for vendors that take one user a request.
@@ -142,9 +143,13 @@ pub mod status_map;
 pub mod testing;
 pub mod token_session;
 
+/// The attribute for `impl Connector` and `impl TokenSource` blocks, re-exported
+/// so that a connector needs no dependency of its own on `async-trait`.
+#[doc(no_inline)]
+pub use async_trait::async_trait;
 pub use connector::{Connector, Plugin, reset_one_by_one};
 #[doc(no_inline)]
-pub use listing::{PagedListing, UserList};
+pub use listing::{PagedListing, UserList, numbered_page};
 #[doc(no_inline)]
 pub use per_user::{IdCase, match_per_user};
 #[doc(inline)]
@@ -158,4 +163,4 @@ pub use rekey_abi::{
 #[doc(no_inline)]
 pub use status_map::StatusMap;
 #[doc(no_inline)]
-pub use token_session::{Attempt, Grant, Lease, TokenSession, TokenSource};
+pub use token_session::{Attempt, Grant, Lease, TokenReply, TokenSession, TokenSource};
