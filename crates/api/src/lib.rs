@@ -108,7 +108,8 @@
 //!   - [`listing`]: [`PagedListing`] hands out in pages a list the vendor returns
 //!     all at once, and shares what it fetched; [`numbered_page`] pages a listing
 //!     the vendor pages by number;
-//!   - [`per_user`]: [`match_per_user`] turns a per-user reply into one outcome per
+//!   - [`per_user`]: [`match_per_user`] (and [`match_per_user_by`], for ids the
+//!     vendor compares its own way) turns a per-user reply into one outcome per
 //!     user of the request;
 //!   - [`reset_one_by_one`] for vendors that take one user a request.
 //! - **HTTP**: the `rekey-http` crate's `VendorHttp` (TLS policy, the target's rate
@@ -151,7 +152,7 @@ pub use connector::{Connector, Plugin, reset_one_by_one};
 #[doc(no_inline)]
 pub use listing::{PagedListing, UserList, numbered_page};
 #[doc(no_inline)]
-pub use per_user::{IdCase, match_per_user};
+pub use per_user::{IdCase, match_per_user, match_per_user_by};
 #[doc(inline)]
 pub use rekey_abi::secret;
 pub use rekey_abi::{
