@@ -107,6 +107,23 @@ impl Metadata {
         if self.kinds.is_empty() {
             return Err("the connector declares no credential kinds".into());
         }
+        let rules = &self.password_rules;
+        if let (Some(min), Some(max)) = (rules.min_length, rules.max_length)
+            && min > max
+        {
+            return Err(format!(
+                "the password rules ask for at least {min} characters and at most {max}"
+            ));
+        }
+        if rules
+            .max_length
+            .is_some_and(|max| max < rules.required.len())
+        {
+            return Err(
+                "the password rules require more classes of character than the longest password holds"
+                    .into(),
+            );
+        }
         for (i, spec) in self.settings.iter().enumerate() {
             if self.settings[..i].iter().any(|s| s.name == spec.name) {
                 return Err(format!("setting `{}` is declared twice", spec.name));
@@ -782,6 +799,27 @@ mod tests {
             "it has no lower-case letter or digit, and the vendor requires at least one lower-case letter, digit and symbol"
         );
         assert!(rules.check("Zq9~Zq9~Z").unwrap_err().contains("12"));
+    }
+
+    #[test]
+    fn impossible_rules_are_refused() {
+        let meta = |rules| {
+            Metadata::new("x", "1", "d")
+                .password_rules(rules)
+                .validate()
+        };
+        assert!(meta(PasswordRules::new().length(12..=64)).is_ok());
+        assert!(
+            meta(PasswordRules {
+                min_length: Some(20),
+                max_length: Some(10),
+                ..PasswordRules::default()
+            })
+            .unwrap_err()
+            .contains("at least 20")
+        );
+        let err = meta(PasswordRules::new().length(..=3).require(CharClass::ALL)).unwrap_err();
+        assert!(err.contains("more classes"), "{err}");
     }
 
     #[test]
