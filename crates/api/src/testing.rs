@@ -6,7 +6,8 @@
 //! [`FakeVendor`] is that server, with routes that are plain closures over a
 //! [`Request`] and a [`Response`], so a test needs no web framework of its own.
 //! [`create`] makes the connector from settings written as JSON, checked against
-//! its schema as the host checks them, and the test calls it directly (or hands it
+//! its schema as the host checks them, behind the checks the plugin boundary makes
+//! ([`Checked`]), and the test calls it directly (or hands it
 //! to the conformance kit, `rekey-conformance`, with [`setting_values`]).
 //!
 //! In the connector's `Cargo.toml`:
@@ -20,7 +21,7 @@
 //! ```
 //! use std::sync::{Arc, Mutex};
 //! use rekey_api::testing::{FakeVendor, Response, create, json};
-//! use rekey_api::{CredentialKind, NewPassword, ResetItem, ResetRequest, Connector};
+//! use rekey_api::{Connector, CredentialKind, NewPassword, ResetItem, ResetRequest};
 //! # use async_trait::async_trait;
 //! # use rekey_api::{CheckReport, ConnectorError, CreateContext, Metadata, Plugin, SettingSpec, Settings, UserOutcome};
 //! # /// A connector under test: one `PUT users/{id}` a user.
@@ -62,8 +63,9 @@
 //!     .start()
 //!     .await?;
 //!
-//! // The connector (`Tiny`, which PUTs users/{id}), created as the host would.
-//! let connector: Tiny = create(json!({ "url": vendor.url() }))?;
+//! // The connector (`Tiny`, which PUTs users/{id}), created as the host would
+//! // and behind the checks the plugin boundary makes.
+//! let connector = create::<Tiny>(json!({ "url": vendor.url() }))?;
 //! let request = |user: &str| ResetRequest {
 //!     kind: CredentialKind::Password,
 //!     items: vec![ResetItem { user: user.into(), password: NewPassword::Known("N3w-pass!".into()) }],
@@ -83,7 +85,8 @@ use serde::de::DeserializeOwned;
 #[doc(no_inline)]
 pub use serde_json::{Value, json};
 
-use crate::{ConnectorError, CreateContext, Plugin, Secret, SettingValue, Settings};
+use crate::request_shape::RequestShape;
+use crate::{Connector, ConnectorError, CreateContext, Plugin, Secret, SettingValue, Settings};
 
 /// A request as the fake vendor received it.
 #[derive(Debug, Clone)]
@@ -419,17 +422,90 @@ pub fn setting_values<P: Plugin>(settings: Value) -> Vec<(String, SettingValue)>
 /// does: checked against its schema (an error names the setting), defaults
 /// applied, then [`Plugin::create`] with target name `test` and the system's
 /// temporary directory as its state directory (create a connector that keeps
-/// state across runs with [`Plugin::create`] and a directory of the test's own).
-pub fn create<P: Plugin>(settings: Value) -> Result<P, ConnectorError> {
+/// state across runs with [`Plugin::create`] and a directory of the test's own,
+/// and wrap it in [`Checked::new`]).
+pub fn create<P: Plugin>(settings: Value) -> Result<Checked<P>, ConnectorError> {
     let settings = Settings::check(&P::metadata().settings, setting_values::<P>(settings))?;
-    P::create(
+    let connector = P::create(
         settings,
         CreateContext {
             target: "test".into(),
             state_dir: std::env::temp_dir(),
             rate: None,
         },
-    )
+    )?;
+    Ok(Checked::new(connector))
+}
+
+/// Connector `P` behind the checks rekey's plugin boundary makes before a call
+/// reaches a connector, so that a test calling it directly gets only what a
+/// library gets: declared kinds, batches within [`Batching`](crate::Batching),
+/// no user twice, known values unless `VendorReset` is declared, one value per
+/// `shared_password` batch (see [`Connector::reset`]). A request that breaks them
+/// fails with [`Unsupported`](crate::ErrorKind::Unsupported), as it would through
+/// the library. The connector's own methods are reached through `Deref`.
+pub struct Checked<P> {
+    connector: P,
+    shape: RequestShape,
+}
+
+impl<P: Plugin> Checked<P> {
+    /// Puts `connector` behind the checks.
+    pub fn new(connector: P) -> Checked<P> {
+        let shape = RequestShape::new(&P::metadata(), connector.batching());
+        Checked { connector, shape }
+    }
+
+    /// The connector itself.
+    pub fn into_inner(self) -> P {
+        self.connector
+    }
+}
+
+impl<P> std::ops::Deref for Checked<P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        &self.connector
+    }
+}
+
+impl<P> std::fmt::Debug for Checked<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checked").finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl<P: Plugin> Connector for Checked<P> {
+    fn batching(&self) -> crate::Batching {
+        self.connector.batching()
+    }
+
+    async fn check(&self) -> Result<crate::CheckReport, ConnectorError> {
+        self.connector.check().await
+    }
+
+    async fn list_users(&self, cursor: Option<String>) -> Result<crate::UserPage, ConnectorError> {
+        self.connector.list_users(cursor).await
+    }
+
+    async fn generate(
+        &self,
+        kind: crate::CredentialKind,
+        count: usize,
+    ) -> Result<Vec<Secret>, ConnectorError> {
+        self.shape.check_generate(kind)?;
+        self.connector.generate(kind, count).await
+    }
+
+    async fn reset(
+        &self,
+        request: crate::ResetRequest,
+    ) -> Result<Vec<crate::UserOutcome>, ConnectorError> {
+        self.shape.check_reset(&request)?;
+        self.connector.reset(request).await
+    }
 }
 
 #[cfg(test)]
