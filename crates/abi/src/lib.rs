@@ -65,19 +65,18 @@ mod error;
 pub mod ffi;
 mod metadata;
 mod model;
+mod password_rules;
 pub mod protocol;
 pub mod secret;
 mod settings;
 
 pub use error::{ConnectorError, ErrorKind};
-pub use metadata::{
-    Capability, CharClass, Charset, CredentialKind, Metadata, PasswordRules, SettingSpec,
-    SettingType, is_valid_name,
-};
+pub use metadata::{Capability, CredentialKind, Metadata, SettingSpec, SettingType, is_valid_name};
 pub use model::{
     Applied, Batching, CheckReport, CreateContext, NewPassword, ResetItem, ResetRequest, UserEntry,
     UserOutcome, UserPage,
 };
+pub use password_rules::{CharClass, Charset, PasswordRules};
 pub use secret::Secret;
 pub use settings::{SettingValue, Settings, SettingsError, check_root_url};
 
