@@ -12,6 +12,7 @@
 #[path = "../templates/connector/tests/fake_directory/mod.rs"]
 mod fake_directory;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -76,6 +77,90 @@ fn point_at_checkout(manifest: &Path) {
     std::fs::write(manifest, toml::to_string(&doc).unwrap()).unwrap();
 }
 
+/// The features the build in `dir` turns on in each registry package it builds
+/// for the target (not for build scripts and macros), by `(name, version)`.
+fn target_features(dir: &Path, workspace: bool) -> HashMap<(String, String), Vec<String>> {
+    let mut command = cargo(dir, &["tree", "-e", "normal,dev", "--prefix", "none"]);
+    command.args(["--format", "{p}|{f}"]);
+    if workspace {
+        command.arg("--workspace");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            // `tokio v1.54.1|bytes,default,...`; path packages and macros say so
+            // in parentheses after the version, repeats end in `(*)`.
+            let line = line.trim_end_matches(" (*)");
+            let (package, features) = line.split_once('|')?;
+            let (name, version) = package.split_once(" v")?;
+            if version.contains(' ') {
+                return None;
+            }
+            let features = features.split(',').filter(|f| !f.is_empty());
+            Some((
+                (name.to_owned(), version.to_owned()),
+                features.map(str::to_owned).collect(),
+            ))
+        })
+        .collect()
+}
+
+/// Asks, as dev-dependencies of the copy, for the features this workspace's build
+/// turns on in the registry crates the template shares with it (`tokio`'s
+/// `test-util`, say), so that cargo reuses the workspace's builds of them rather
+/// than building variants of them and of everything above them. A feature the
+/// workspace stops using costs only build time here, never a failure.
+fn align_features(dir: &Path) {
+    let ours = target_features(workspace(), true);
+    let theirs = target_features(dir, false);
+    let manifest = dir.join("Cargo.toml");
+    let mut doc: toml::Table = std::fs::read_to_string(&manifest).unwrap().parse().unwrap();
+    let dev = doc
+        .entry("dev-dependencies")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap();
+    for ((name, version), features) in &theirs {
+        let Some(wanted) = ours.get(&(name.clone(), version.clone())) else {
+            continue;
+        };
+        let missing: Vec<&String> = wanted.iter().filter(|f| !features.contains(f)).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        // A crate the template names already keeps its entry, with the features
+        // added; any other is named at its locked version (one version a name).
+        let entry = dev.entry(name.as_str()).or_insert_with(|| {
+            let mut spec = toml::Table::new();
+            spec.insert("version".into(), format!("={version}").into());
+            toml::Value::Table(spec)
+        });
+        if let toml::Value::String(version) = entry {
+            let mut spec = toml::Table::new();
+            spec.insert("version".into(), version.clone().into());
+            *entry = toml::Value::Table(spec);
+        }
+        let spec = entry.as_table_mut().unwrap();
+        let list = spec
+            .entry("features")
+            .or_insert_with(|| toml::Value::Array(Vec::new()))
+            .as_array_mut()
+            .unwrap();
+        for feature in missing {
+            if !list.iter().any(|f| f.as_str() == Some(feature)) {
+                list.push(feature.as_str().into());
+            }
+        }
+    }
+    std::fs::write(&manifest, toml::to_string(&doc).unwrap()).unwrap();
+}
+
 /// A cargo command in the copied template, building into the workspace's target
 /// directory without touching the network.
 fn cargo(dir: &Path, args: &[&str]) -> Command {
@@ -124,10 +209,16 @@ fn a_copy_of_the_template_builds_passes_its_tests_and_conforms_in_rekey() {
     copy_tree(&workspace().join("templates/connector"), &dir);
     point_at_checkout(&dir.join("Cargo.toml"));
     std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    align_features(&dir);
 
     // Its own tests: the conformance kit in-process against its fake directory.
-    let status = cargo(&dir, &["test", "--quiet"]).status().unwrap();
-    assert!(status.success(), "the template's own tests failed");
+    let output = cargo(&dir, &["test"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "the template's own tests failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let library = built_library(&dir);
     eprintln!("template built and tested in {:.0?}", started.elapsed());
 
