@@ -2,10 +2,12 @@
 //! into a directory outside this workspace, its `rekey-*` dependencies pointed at
 //! this checkout, built, its own tests run, and the library loaded with
 //! `connector_file` into the unmodified `rekey` binary, which runs the conformance
-//! kit against the template's own fake directory and resets a user with it.
+//! kit against the template's own fake directory and resets every account with it.
 //!
-//! The build shares this workspace's target directory and lock file, so registry
-//! crates built for the workspace are reused rather than built again.
+//! The build shares this workspace's target directory and lock file, and asks for
+//! the features this workspace turns on in the registry crates they share, so that
+//! those crates are reused rather than built again: a cold build of the copy
+//! compiles only rekey's own crates and the template.
 
 // Formatted as the template formats it (its own rustfmt.toml), not as this workspace.
 #[rustfmt::skip]

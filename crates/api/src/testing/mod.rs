@@ -7,14 +7,15 @@
 //! [`Request`] and a [`Response`], so a test needs no web framework of its own.
 //! [`create`] makes the connector from settings written as JSON, checked against
 //! its schema as the host checks them, behind the checks the plugin boundary makes
-//! ([`Checked`]), and the test calls it directly (or hands it
-//! to the conformance kit, `rekey-conformance`, with [`setting_values`]).
+//! ([`Checked`]), and the test calls it directly (or hands it to the conformance
+//! kit, `rekey-conformance`, with [`setting_values`]).
 //!
 //! In the connector's `Cargo.toml`:
 //!
 //! ```toml
 //! [dev-dependencies]
-//! rekey-api = { version = "0.1", features = ["testing"] }   # the same source as in [dependencies]
+//! # The same source as in [dependencies] (a git tag, or a path to a checkout).
+//! rekey-api = { git = "https://github.com/rekey-project/rekey", tag = "v0.1.0", features = ["testing"] }
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
