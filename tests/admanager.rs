@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, ReplyShape};
+use rekey_sim::admanager::{AdManagerConfig, AdManagerSim, Locale, ReplyShape};
 use rekey_tests::{Scratch, runtime, with_status};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -285,4 +285,40 @@ fn replies_without_status_are_read_and_an_unknown_text_is_never_a_success() {
         !unknown.password.is_empty(),
         "an unknown outcome keeps the password"
     );
+}
+
+#[test]
+fn success_messages_are_a_list_in_the_config() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AdManagerSim::start(AdManagerConfig {
+            users: 2,
+            reply_shape: ReplyShape::Seed,
+            locale: Locale::Es,
+            ..AdManagerConfig::default()
+        }))
+        .unwrap();
+    // The Spanish "Modificado correctamente." is a success only when listed.
+    let listed = r#"success_messages = ["Password changed.", "Modificado correctamente."]"#;
+    let listing = scratch(&sim, &sim.config().auth_token, listed);
+    listing
+        .run(&["reset", "ad", "--user", "user00001", "--out", "out.csv"])
+        .expect_code(0);
+    let rows = listing.results("out.csv");
+    assert_eq!(rows[0].status, "reset", "{rows:?}");
+    assert_eq!(sim.password("user00001"), Some(rows[0].password.clone()));
+
+    // The old form, one text a line in a string, is refused by name before
+    // anything is sent.
+    let old = "success_messages = \"Modificado correctamente.\"";
+    let string = scratch(&sim, &sim.config().auth_token, old);
+    let run = string.run(&["reset", "ad", "--user", "user00002", "--out", "out.csv"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("setting `success_messages` must be a list of strings"),
+        "{}",
+        run.stderr
+    );
+    assert!(sim.history("user00002").is_empty());
 }

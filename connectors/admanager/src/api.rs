@@ -76,20 +76,17 @@ impl MatchBy {
         }
     }
 
-    /// Whether two values of this attribute name the same account: AD compares
-    /// them without regard to case, and a GUID may come with or without braces.
-    pub(crate) fn same(self, a: &str, b: &str) -> bool {
-        let (a, b) = (a.trim(), b.trim());
+    /// A value of this attribute as compared: two values name the same account
+    /// when their keys are equal. AD compares them without regard to case, and a
+    /// GUID may come with or without braces.
+    pub(crate) fn key(self, value: &str) -> String {
+        let value = value.trim();
         match self {
-            MatchBy::ObjectGuid => {
-                let bare = |s: &str| {
-                    s.trim_start_matches('{')
-                        .trim_end_matches('}')
-                        .to_ascii_lowercase()
-                };
-                bare(a) == bare(b)
-            }
-            _ => a.to_lowercase() == b.to_lowercase(),
+            MatchBy::ObjectGuid => value
+                .trim_start_matches('{')
+                .trim_end_matches('}')
+                .to_ascii_lowercase(),
+            _ => value.to_lowercase(),
         }
     }
 }
@@ -224,12 +221,14 @@ mod tests {
 
     #[test]
     fn attributes_compare_like_ad() {
-        assert!(MatchBy::SamAccountName.same("JDoe", "jdoe"));
-        assert!(MatchBy::ObjectGuid.same(
+        let same = |m: MatchBy, a: &str, b: &str| m.key(a) == m.key(b);
+        assert!(same(MatchBy::SamAccountName, "JDoe", "jdoe"));
+        assert!(same(
+            MatchBy::ObjectGuid,
             "{B6EBC9F3-703E-43F4-BAF9-FC785E34099D}",
             "b6ebc9f3-703e-43f4-baf9-fc785e34099d"
         ));
-        assert!(!MatchBy::Mail.same("a@x", "b@x"));
+        assert!(!same(MatchBy::Mail, "a@x", "b@x"));
         for m in MatchBy::ALL {
             assert_eq!(MatchBy::parse(m.ldap_name()), Some(m));
         }

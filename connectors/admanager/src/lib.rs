@@ -75,9 +75,9 @@ use rekey_api::Batching;
 use rekey_api::{
     Applied, Capability, CheckReport, Connector, ConnectorError, CreateContext, CredentialKind,
     ErrorKind, Metadata, NewPassword, Plugin, ResetRequest, Secret, SettingSpec, Settings,
-    UserEntry, UserOutcome, UserPage,
+    StatusMap, UserEntry, UserOutcome, UserPage,
 };
-use rekey_http::{HttpOptions, Method, StatusCode, VendorHttp};
+use rekey_http::{Method, StatusCode, VendorHttp};
 use serde_json::{Map, Value, json};
 
 use crate::api::{MatchBy, Severe};
@@ -98,6 +98,8 @@ pub struct AdManager {
     match_by: MatchBy,
     success: SuccessMessages,
     quota: Quota,
+    /// What the server's HTTP statuses mean (an answer at all is HTTP 200).
+    statuses: StatusMap,
 }
 
 impl Plugin for AdManager {
@@ -141,17 +143,18 @@ impl Plugin for AdManager {
             )
             .default_value(50),
         )
-        .setting(SettingSpec::string(
+        .setting(SettingSpec::strings(
             "success_messages",
-            "Extra per-user texts that mean success, one a line; read only when a ResetPwd result has no status (known already: \"Successfully modified.\", \"Password reset successful.\")",
+            "Extra per-user texts that mean success, e.g. [\"Password changed.\", \"OK\"]; read only when a ResetPwd result has no status (known already: \"Successfully modified.\", \"Password reset successful.\")",
         ))
         .setting(rekey_http::allow_insecure_http_setting())
         .setting(rekey_http::timeout_setting())
     }
 
     fn create(settings: Settings, context: CreateContext) -> Result<Self, ConnectorError> {
-        let options = HttpOptions::from_settings(&settings, &context);
-        let http = VendorHttp::new(settings.str("url")?, "/RestAPI", &options)?;
+        // Settings arrive checked against the schema, defaults filled in: only
+        // what the schema cannot say is checked here.
+        let http = VendorHttp::from_settings(&settings, &context, "/RestAPI")?;
         let token = settings.secret("auth_token")?.clone();
         if token.expose().trim().is_empty() {
             return Err(ConnectorError::invalid_settings("auth_token is empty"));
@@ -160,30 +163,28 @@ impl Plugin for AdManager {
         if domain.is_empty() {
             return Err(ConnectorError::invalid_settings("domain is empty"));
         }
-        let match_by_name = settings.get_str("match_by").unwrap_or("sAMAccountName");
+        let match_by_name = settings.str("match_by")?;
         let match_by = MatchBy::parse(match_by_name).ok_or_else(|| {
             ConnectorError::invalid_settings(format!("match_by `{match_by_name}` is not supported"))
         })?;
-        // One text a line: the settings schema has no list type.
-        let success = SuccessMessages::new(
-            settings
-                .get_str("success_messages")
-                .unwrap_or_default()
-                .lines(),
-        );
-        let limit = settings.get_u64("daily_limit").unwrap_or(50);
-        let quota = Quota::open(&context.state_dir, limit, &context.target)?;
+        let success = SuccessMessages::new(settings.strings("success_messages"));
+        let quota = Quota::open(
+            &context.state_dir,
+            settings.u64("daily_limit")?,
+            &context.target,
+        )?;
         Ok(AdManager {
             http,
             token,
             domain,
-            product_name: settings
-                .get_str("product_name")
-                .unwrap_or("rekey")
-                .to_owned(),
+            product_name: settings.str("product_name")?.to_owned(),
             match_by,
             success,
             quota,
+            // rekey-api's default table: 401/403 refuse the token, 408 is passing,
+            // any other 4xx refused the request before anything was applied, and
+            // anything else (a 500) leaves the outcome unknown.
+            statuses: StatusMap::new().hint(404, "is url the ADManager Plus server's root?"),
         })
     }
 }
@@ -239,18 +240,7 @@ impl AdManager {
         severe_is_auth: bool,
     ) -> Result<Map<String, Value>, ConnectorError> {
         if reply.status != StatusCode::OK {
-            let hint = if reply.status == StatusCode::NOT_FOUND {
-                " (is url the ADManager Plus server's root?)"
-            } else {
-                ""
-            };
-            let error = format!("{call} answered HTTP {}{hint}", reply.status);
-            return Err(match reply.status {
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    ConnectorError::auth_refused(error)
-                }
-                _ => ConnectorError::fatal(error),
-            });
+            return Err(self.statuses.error(reply.status.as_u16(), call, None));
         }
         let value: Value = serde_json::from_slice(&reply.body).map_err(|e| {
             ConnectorError::fatal(format!(
@@ -295,25 +285,11 @@ impl AdManager {
             Ok(reply) => reply,
             Err(error) => return vec![Err(error); users.len()],
         };
-        let error = match reply.status {
-            StatusCode::OK => {
-                return reply::classify(self.match_by, &self.success, users, &reply.body);
-            }
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                ConnectorError::auth_refused(format!("ResetPwd answered HTTP {}", reply.status))
-            }
-            StatusCode::REQUEST_TIMEOUT => {
-                ConnectorError::transient("ResetPwd answered HTTP 408 Request Timeout")
-            }
-            // Refused before processing: nothing was applied.
-            status if status.is_client_error() => ConnectorError::rejected(format!(
-                "ResetPwd answered HTTP {status}; nothing was applied"
-            )),
-            status => ConnectorError::fatal(format!(
-                "ResetPwd answered HTTP {status}; whether the reset was applied is unknown"
-            )),
-        };
-        vec![Err(error); users.len()]
+        if reply.status != StatusCode::OK {
+            let error = self.statuses.error(reply.status.as_u16(), "ResetPwd", None);
+            return vec![Err(error); users.len()];
+        }
+        reply::classify(self.match_by, &self.success, users, &reply.body)
     }
 
     /// Resets a group of users who share one password, within the quota.
@@ -528,55 +504,23 @@ impl Connector for AdManager {
     }
 
     async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
-        if request.kind != CredentialKind::Password {
-            return Err(ConnectorError::unsupported(format!(
-                "ADManager Plus has no {} credential",
-                request.kind
-            )));
-        }
+        // The SDK has checked the request against the metadata and batching: the
+        // kind is `password`, at most MAX_BATCH users, and every user gets the same
+        // value (shared_password), as ResetPwd's one `pwd` needs.
+        let Some(password) = request.items.first().map(|item| item.password.clone()) else {
+            return Ok(Vec::new());
+        };
         if !self.quota.knows_day() {
             // The quota's day is the server's: learn it (GetAuthInfo is not counted).
             self.auth_info().await?;
         }
-        // One password per request: group the users by value, keeping their order.
-        let mut groups: Vec<(NewPassword, Vec<String>)> = Vec::new();
-        for item in request.items {
-            let same = |p: &NewPassword| match (p, &item.password) {
-                (NewPassword::Known(a), NewPassword::Known(b)) => a.expose() == b.expose(),
-                (NewPassword::VendorGenerated, NewPassword::VendorGenerated) => true,
-                _ => false,
-            };
-            match groups
-                .iter_mut()
-                .find(|(p, users)| same(p) && users.len() < MAX_BATCH)
-            {
-                Some((_, users)) => users.push(item.user),
-                None => groups.push((item.password, vec![item.user])),
-            }
-        }
-        let mut outcomes = Vec::new();
-        let mut stop: Option<ConnectorError> = None;
-        for (password, users) in groups {
-            let results = match &stop {
-                Some(error) => vec![Err(error.clone()); users.len()],
-                None => self.reset_group(&users, &password).await,
-            };
-            if stop.is_none()
-                && let Some(Err(error)) = results
-                    .iter()
-                    .find(|r| matches!(r, Err(e) if e.kind == ErrorKind::AuthRefused))
-            {
-                // Every further request would be refused too.
-                stop = Some(error.clone());
-            }
-            outcomes.extend(
-                users
-                    .into_iter()
-                    .zip(results)
-                    .map(|(user, result)| UserOutcome { user, result }),
-            );
-        }
-        Ok(outcomes)
+        let users: Vec<String> = request.items.into_iter().map(|item| item.user).collect();
+        let results = self.reset_group(&users, &password).await;
+        Ok(users
+            .into_iter()
+            .zip(results)
+            .map(|(user, result)| UserOutcome { user, result })
+            .collect())
     }
 }
 

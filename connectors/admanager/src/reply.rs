@@ -2,13 +2,14 @@
 //!
 //! HTTP 200 always. A single object with `SEVERITY`/`ERROR_CODE` refuses the whole
 //! request; otherwise an array holds one object per `inputFormat` entry, matched
-//! to the inputs by index and by the match attribute. Per user, `status` decides
+//! to the inputs by the match attribute (by index where the reply does not echo
+//! it), with the SDK's `match_per_user_by`. Per user, `status` decides
 //! when it is there (messages are localised). The vendor's own documented sample
 //! has no `status`, only `statusMessage` ("Successfully modified."): then a known
 //! success text ([`SuccessMessages`]) is a success and any other text an outcome
 //! that is unknown, never a silent success.
 
-use rekey_api::{Applied, ConnectorError, ErrorKind};
+use rekey_api::{Applied, ConnectorError, ErrorKind, match_per_user_by};
 use serde_json::{Map, Value};
 
 use crate::api::{self, MatchBy, Severe};
@@ -82,56 +83,30 @@ pub(crate) fn classify(
         );
         return vec![Err(error); users.len()];
     };
-    let elements: Vec<Option<&Map<String, Value>>> =
-        elements.iter().map(Value::as_object).collect();
+    // An element names its user by the match attribute. One that names nobody
+    // (`mail` and `employeeID` are not echoed) is the user at its index, but only
+    // when the reply has one element per input: otherwise the index proves nothing.
     let same_length = elements.len() == users.len();
-    let mut taken = vec![false; elements.len()];
-    users
-        .iter()
-        .enumerate()
-        .map(|(index, user)| {
-            let by_index = elements
-                .get(index)
-                .copied()
-                .flatten()
-                .filter(|element| !taken[index] && agrees(match_by, element, user, same_length))
-                .map(|_| index);
-            let chosen = by_index.or_else(|| {
-                elements.iter().enumerate().position(|(j, element)| {
-                    !taken[j] && element.is_some_and(|e| names(match_by, e, user))
-                })
-            });
-            match chosen.and_then(|j| Some((j, elements[j]?))) {
-                Some((j, element)) => {
-                    taken[j] = true;
-                    item_outcome(success, element)
-                }
-                None => Err(ConnectorError::fatal(
-                    "the ResetPwd reply has no result for this user; whether the reset was applied is unknown",
-                )),
-            }
-        })
-        .collect()
+    let replies = elements.iter().enumerate().filter_map(|(index, element)| {
+        let element = element.as_object()?;
+        let id = attribute(match_by, element)
+            .or_else(|| same_length.then(|| users[index].to_owned()))?;
+        Some((id, element))
+    });
+    match_per_user_by(
+        users.iter().copied(),
+        replies,
+        |id| match_by.key(id),
+        |element| item_outcome(success, element),
+    )
+    .into_iter()
+    .map(|outcome| outcome.result)
+    .collect()
 }
 
 /// The element's value of the match attribute, when it gives one.
 fn attribute(match_by: MatchBy, element: &Map<String, Value>) -> Option<String> {
     api::field_str(element, match_by.ldap_name()).filter(|v| !v.trim().is_empty())
-}
-
-/// Whether the element at the user's index can be the user's: it names the user,
-/// or it names nobody (`mail`, `employeeID` are not echoed) and the reply has one
-/// element per input.
-fn agrees(match_by: MatchBy, element: &Map<String, Value>, user: &str, same_length: bool) -> bool {
-    match attribute(match_by, element) {
-        Some(value) => match_by.same(&value, user),
-        None => same_length,
-    }
-}
-
-/// Whether the element names the user by the match attribute.
-fn names(match_by: MatchBy, element: &Map<String, Value>, user: &str) -> bool {
-    attribute(match_by, element).is_some_and(|value| match_by.same(&value, user))
 }
 
 /// One element's outcome. With a `status`: `"1"`, `1` or `"SUCCESS"` is success,

@@ -187,7 +187,7 @@ async fn success_messages_extend_the_known_texts() {
         state.path(),
         &[(
             "success_messages",
-            "Otro texto\n  MODIFICADO   correctamente. \n".into(),
+            serde_json::json!(["Otro texto", "  MODIFICADO   correctamente. "]),
         )],
     );
     let outcomes = c

@@ -125,9 +125,9 @@ mod directory;
 
 use async_trait::async_trait;
 use rekey_api::{
-    Batching, Capability, Charset, CheckReport, Connector, ConnectorError, CreateContext,
-    CredentialKind, IdCase, Metadata, NewPassword, PasswordRules, Plugin, ResetRequest, Secret,
-    SettingSpec, Settings, UserEntry, UserOutcome, UserPage, match_per_user,
+    Batching, Capability, CharClass, Charset, CheckReport, Connector, ConnectorError,
+    CreateContext, CredentialKind, IdCase, Metadata, NewPassword, PasswordRules, Plugin,
+    ResetRequest, Secret, SettingSpec, Settings, UserEntry, UserOutcome, UserPage, match_per_user,
 };
 use rekey_http::HttpOptions;
 
@@ -174,13 +174,18 @@ impl Plugin for AcmeDirectory {
         // Acme ids are case-sensitive (`u00001` is not `U00001`), so no
         // `.case_insensitive_ids()`; e-mail addresses or AD names would want it.
         //
-        // What the vendor accepts in a password. The host checks the target's
-        // generator policy and any `--password-env` value against it before a job
-        // starts, so nothing the vendor cannot take is ever sent.
-        .password_rules(PasswordRules {
-            charset: Charset::PrintableAscii,
-            max_length: Some(64),
-        })
+        // What the vendor accepts in a password: Acme's policy is 12 to 64
+        // printable ASCII characters with a lower-case and an upper-case letter and
+        // a digit. The host checks the target's generator policy against it when
+        // the target is opened, and any `--password-env` value before a job starts
+        // (exit 2, never quoting the value), so nothing Acme would refuse for its
+        // shape is ever sent.
+        .password_rules(
+            PasswordRules::new()
+                .charset(Charset::PrintableAscii)
+                .length(12..=64)
+                .require([CharClass::Lower, CharClass::Upper, CharClass::Digit]),
+        )
         // The settings schema: the host checks each target against it (unknown
         // keys, types, required settings, choices) and fills in the defaults
         // before `create` runs. `rekey connectors show example` prints it.

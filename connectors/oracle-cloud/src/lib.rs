@@ -73,10 +73,7 @@ pub struct OracleCloud {
 /// What the vendor accepts in passwords: printable ASCII only (the Java side holds
 /// them as UTF-16 `char`s, and the identity domain's rules are unknown to rekey).
 fn password_rules() -> PasswordRules {
-    PasswordRules {
-        charset: Charset::PrintableAscii,
-        max_length: None,
-    }
+    PasswordRules::new().charset(Charset::PrintableAscii)
 }
 
 impl Plugin for OracleCloud {

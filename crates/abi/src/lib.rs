@@ -32,7 +32,16 @@
 //!   `struct_size` covers it;
 //! - a new message field has a serde default (`#[serde(default)]`), so an older
 //!   peer reads a newer message and ignores what it does not know (the integer
-//!   ranges of [`SettingSpec`] were added this way).
+//!   ranges of [`SettingSpec`] were added this way, and so were the minimum length
+//!   and required classes of [`PasswordRules`], and list settings,
+//!   [`SettingSpec::list`]). Such a field is written only when it says something
+//!   (`skip_serializing_if`), so what an older peer could already say is written
+//!   exactly as before; and its meaning must degrade safely when the peer ignores
+//!   it: an older host that ignores a connector's password rules lets the vendor
+//!   refuse a weak value itself, and one that takes a list setting for a string
+//!   passes on a string the connector then refuses, naming the setting. That is
+//!   why a list setting is a flag beside a type every host knows, not a new
+//!   [`SettingType`], and why it may have no default.
 //!
 //! Anything else bumps the version: removing or reordering a field of either
 //! struct, changing a function's signature or a field's meaning or type, renaming
@@ -59,20 +68,19 @@ mod error;
 pub mod ffi;
 mod metadata;
 mod model;
+mod password_rules;
 pub mod program;
 pub mod protocol;
 pub mod secret;
 mod settings;
 
 pub use error::{ConnectorError, ErrorKind};
-pub use metadata::{
-    Capability, Charset, CredentialKind, Metadata, PasswordRules, SettingSpec, SettingType,
-    is_valid_name,
-};
+pub use metadata::{Capability, CredentialKind, Metadata, SettingSpec, SettingType, is_valid_name};
 pub use model::{
     Applied, Batching, CheckReport, CreateContext, NewPassword, ResetItem, ResetRequest, UserEntry,
     UserOutcome, UserPage,
 };
+pub use password_rules::{CharClass, Charset, PasswordRules};
 pub use secret::Secret;
 pub use settings::{SettingValue, Settings, SettingsError, check_root_url};
 

@@ -1,11 +1,13 @@
 //! What a connector says about itself before it is created: its name, the
 //! credential kinds and capabilities it offers, its settings schema, and the limits
-//! its vendor puts on passwords.
+//! its vendor puts on passwords ([`PasswordRules`], in a module of their own).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::password_rules::PasswordRules;
 
 /// A connector's description, returned by `Plugin::metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +109,23 @@ impl Metadata {
         if self.kinds.is_empty() {
             return Err("the connector declares no credential kinds".into());
         }
+        let rules = &self.password_rules;
+        if let (Some(min), Some(max)) = (rules.min_length, rules.max_length)
+            && min > max
+        {
+            return Err(format!(
+                "the password rules ask for at least {min} characters and at most {max}"
+            ));
+        }
+        if rules
+            .max_length
+            .is_some_and(|max| max < rules.required.len())
+        {
+            return Err(
+                "the password rules require more classes of character than the longest password holds"
+                    .into(),
+            );
+        }
         for (i, spec) in self.settings.iter().enumerate() {
             if self.settings[..i].iter().any(|s| s.name == spec.name) {
                 return Err(format!("setting `{}` is declared twice", spec.name));
@@ -124,6 +143,18 @@ impl Metadata {
                         spec.name
                     ));
                 }
+            }
+            if spec.list && spec.default.is_some() {
+                return Err(format!(
+                    "setting `{}` is a list and has a default: a list setting has none (a host older than list settings could not read it), and is empty when not given",
+                    spec.name
+                ));
+            }
+            if spec.list && spec.secret {
+                return Err(format!(
+                    "setting `{}` is a list of secrets: a secret is one value",
+                    spec.name
+                ));
             }
             if let Some(default) = &spec.default {
                 if !spec.ty.accepts(default) {
@@ -239,75 +270,6 @@ impl Capability {
     }
 }
 
-/// Limits the vendor puts on password values (kinds `password` and `sip`; passcodes
-/// are always digits), checked against the generator policy when the config is read
-/// and against known values before a job starts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PasswordRules {
-    /// The characters the vendor accepts.
-    #[serde(default)]
-    pub charset: Charset,
-    /// The longest password the vendor accepts, in characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_length: Option<usize>,
-}
-
-impl PasswordRules {
-    /// Why `value` breaks these rules, if it does.
-    pub fn check(&self, value: &str) -> Result<(), String> {
-        if let Some(bad) = value.chars().find(|&c| !self.charset.allows(c)) {
-            let shown = if bad.is_ascii_graphic() {
-                format!("`{bad}`")
-            } else {
-                format!("U+{:04X}", u32::from(bad))
-            };
-            return Err(format!(
-                "it holds the character {shown}, and the vendor accepts only {}",
-                self.charset
-            ));
-        }
-        if let Some(max) = self.max_length {
-            let len = value.chars().count();
-            if len > max {
-                return Err(format!(
-                    "it is {len} characters long, and the vendor accepts at most {max}"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A set of characters a vendor accepts in passwords.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Charset {
-    /// Any character but control characters.
-    #[default]
-    Any,
-    /// Printable ASCII: `!` to `~` and the space.
-    PrintableAscii,
-}
-
-impl Charset {
-    /// Whether the set holds `c`.
-    pub fn allows(self, c: char) -> bool {
-        match self {
-            Charset::Any => !c.is_control(),
-            Charset::PrintableAscii => c == ' ' || c.is_ascii_graphic(),
-        }
-    }
-}
-
-impl fmt::Display for Charset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Charset::Any => "characters other than control characters",
-            Charset::PrintableAscii => "printable ASCII characters",
-        })
-    }
-}
-
 /// One setting in a connector's schema (ConnId's configuration property).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingSpec {
@@ -337,6 +299,17 @@ pub struct SettingSpec {
     pub max: Option<u64>,
     /// One or two sentences for the operator.
     pub doc: String,
+    /// Whether the value is a list of values of [`ty`](Self::ty) (in TOML
+    /// `["a", "b"]`) rather than one value; see [`strings`](Self::strings).
+    ///
+    /// Added after plugin ABI 1 shipped, as a field rather than a new
+    /// [`SettingType`] so that a host that predates it still reads the metadata
+    /// (it takes the setting for a single value of `ty`, and the connector refuses
+    /// that value when it is created, naming the setting). For the same reason a
+    /// list setting has no default: an older host would find an array where it
+    /// expects a `ty`, and refuse the whole connector.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub list: bool,
 }
 
 impl SettingSpec {
@@ -351,6 +324,7 @@ impl SettingSpec {
             min: None,
             max: None,
             doc: doc.to_owned(),
+            list: false,
         }
     }
 
@@ -379,6 +353,38 @@ impl SettingSpec {
     /// A boolean setting.
     pub fn boolean(name: &str, doc: &str) -> Self {
         Self::new(name, SettingType::Boolean, doc)
+    }
+
+    /// A list of strings (`success_messages = ["Done.", "OK"]`), empty when the
+    /// target does not give it; read with
+    /// [`Settings::strings`](crate::Settings::strings). A list setting has no
+    /// default (see [`list`](Self::list)), and [`choices`](Self::choices) apply to
+    /// each item.
+    ///
+    /// ```
+    /// # use rekey_abi::{SettingSpec, SettingValue, Settings};
+    /// let schema = [SettingSpec::strings("success_messages", "Extra texts that mean success")];
+    /// let given = serde_json::json!(["Password changed.", "OK"]);
+    /// let settings = Settings::check(
+    ///     &schema,
+    ///     [("success_messages".to_owned(), SettingValue::Plain(given))],
+    /// )?;
+    /// assert_eq!(settings.strings("success_messages"), ["Password changed.", "OK"]);
+    /// # Ok::<(), rekey_abi::SettingsError>(())
+    /// ```
+    pub fn strings(name: &str, doc: &str) -> Self {
+        let mut spec = Self::new(name, SettingType::String, doc);
+        spec.list = true;
+        spec
+    }
+
+    /// The setting's type in words: `string`, or `list of string` for a list.
+    pub fn type_text(&self) -> String {
+        if self.list {
+            format!("list of {}", self.ty)
+        } else {
+            self.ty.to_string()
+        }
     }
 
     /// Marks the setting required.
@@ -478,6 +484,7 @@ impl fmt::Display for SettingType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password_rules::CharClass;
 
     #[test]
     fn names() {
@@ -498,6 +505,36 @@ mod tests {
             .setting(SettingSpec::string("a", "d"))
             .setting(SettingSpec::string("a", "d"));
         assert!(meta.validate().unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn list_settings_are_read_by_an_older_host() {
+        let spec = SettingSpec::strings("success_messages", "Extra texts");
+        assert_eq!(spec.type_text(), "list of string");
+        let text = serde_json::to_value(&spec).unwrap();
+        assert_eq!(text["type"], "string", "a type every ABI 1 host knows");
+        assert_eq!(text["list"], true);
+        // A single value's spec is written exactly as before.
+        let single = serde_json::to_value(SettingSpec::string("domain", "d")).unwrap();
+        assert!(single.get("list").is_none());
+        // What an ABI 1 host that predates `list` makes of it: a string setting.
+        let mut old = text.clone();
+        old.as_object_mut().unwrap().remove("list");
+        let read: SettingSpec = serde_json::from_value(text).unwrap();
+        assert!(read.list);
+        let read_old: SettingSpec = serde_json::from_value(old).unwrap();
+        assert!(!read_old.list && read_old.ty == SettingType::String);
+
+        let meta = |spec| Metadata::new("x", "1", "d").setting(spec).validate();
+        assert!(meta(SettingSpec::strings("s", "d")).is_ok());
+        assert!(
+            meta(SettingSpec::strings("s", "d").default_value(Vec::<String>::new()))
+                .unwrap_err()
+                .contains("has a default")
+        );
+        let mut secret_list = SettingSpec::strings("s", "d");
+        secret_list.secret = true;
+        assert!(meta(secret_list).unwrap_err().contains("secret"));
     }
 
     #[test]
@@ -525,15 +562,24 @@ mod tests {
     }
 
     #[test]
-    fn password_rules() {
-        let rules = PasswordRules {
-            charset: Charset::PrintableAscii,
-            max_length: Some(5),
+    fn impossible_rules_are_refused() {
+        let meta = |rules| {
+            Metadata::new("x", "1", "d")
+                .password_rules(rules)
+                .validate()
         };
-        assert!(rules.check("a b~!").is_ok());
-        assert!(rules.check("abcdef").unwrap_err().contains("at most 5"));
-        assert!(rules.check("é").unwrap_err().contains("U+00E9"));
-        assert!(PasswordRules::default().check("tab\there").is_err());
+        assert!(meta(PasswordRules::new().length(12..=64)).is_ok());
+        assert!(
+            meta(PasswordRules {
+                min_length: Some(20),
+                max_length: Some(10),
+                ..PasswordRules::default()
+            })
+            .unwrap_err()
+            .contains("at least 20")
+        );
+        let err = meta(PasswordRules::new().length(..=3).require(CharClass::ALL)).unwrap_err();
+        assert!(err.contains("more classes"), "{err}");
     }
 
     #[test]

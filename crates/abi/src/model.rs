@@ -67,6 +67,18 @@ pub struct CheckReport {
     pub detail: String,
 }
 
+impl CheckReport {
+    /// The connector acts as `account`, a user id of the target (which the host
+    /// then never resets); the detail says so.
+    pub fn acting_as(account: impl Into<String>) -> CheckReport {
+        let account = account.into();
+        CheckReport {
+            detail: format!("acting as {account}"),
+            account: Some(account),
+        }
+    }
+}
+
 /// One account on the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEntry {

@@ -50,6 +50,16 @@ pub enum SettingsError {
         /// What was given instead.
         found: String,
     },
+    /// A single value where the schema declares a list.
+    #[error("setting `{name}` must be a list of {item}s, like [\"one\", \"two\"], not {found}")]
+    NotAList {
+        /// The key.
+        name: String,
+        /// The type of each item.
+        item: SettingType,
+        /// What was given instead.
+        found: String,
+    },
     /// A value outside the setting's closed set.
     #[error("setting `{name}` must be one of {choices}, not `{value}`")]
     NotAChoice {
@@ -231,6 +241,16 @@ impl Settings {
             .map(|value| usize::try_from(value).unwrap_or(usize::MAX))
     }
 
+    /// A list setting's values, in order; empty when the target does not give it
+    /// (list settings have no default). For a list of strings
+    /// ([`SettingSpec::strings`]).
+    pub fn strings(&self, name: &str) -> Vec<&str> {
+        match self.plain.get(name) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// A boolean setting that is required or has a default.
     pub fn bool(&self, name: &str) -> Result<bool, SettingsError> {
         self.get_bool(name).ok_or_else(|| missing(name))
@@ -264,9 +284,27 @@ fn describe(value: &Value) -> String {
 }
 
 fn check_plain(spec: &SettingSpec, value: &Value) -> Result<(), SettingsError> {
+    if !spec.list {
+        return check_one(spec, &spec.name, value);
+    }
+    let Value::Array(items) = value else {
+        return Err(SettingsError::NotAList {
+            name: spec.name.clone(),
+            item: spec.ty,
+            found: describe(value),
+        });
+    };
+    for (i, item) in items.iter().enumerate() {
+        check_one(spec, &format!("{}[{i}]", spec.name), item)?;
+    }
+    Ok(())
+}
+
+/// Checks one value (a setting's, or one item of a list setting's, called `name`).
+fn check_one(spec: &SettingSpec, name: &str, value: &Value) -> Result<(), SettingsError> {
     if !spec.ty.accepts(value) {
         return Err(SettingsError::WrongType {
-            name: spec.name.clone(),
+            name: name.to_owned(),
             expected: spec.ty,
             found: describe(value),
         });
@@ -275,7 +313,7 @@ fn check_plain(spec: &SettingSpec, value: &Value) -> Result<(), SettingsError> {
         let given = value.as_str().unwrap_or_default();
         if !spec.choices.iter().any(|c| c == given) {
             return Err(SettingsError::NotAChoice {
-                name: spec.name.clone(),
+                name: name.to_owned(),
                 value: given.to_owned(),
                 choices: spec.choices.join(", "),
             });
@@ -285,7 +323,7 @@ fn check_plain(spec: &SettingSpec, value: &Value) -> Result<(), SettingsError> {
         && !spec.in_range(number)
     {
         return Err(SettingsError::OutOfRange {
-            name: spec.name.clone(),
+            name: name.to_owned(),
             value: number,
             range: spec.range_text().unwrap_or_default(),
         });
@@ -293,7 +331,7 @@ fn check_plain(spec: &SettingSpec, value: &Value) -> Result<(), SettingsError> {
     if spec.ty == SettingType::Url {
         check_root_url(value.as_str().unwrap_or_default()).map_err(|reason| {
             SettingsError::BadUrl {
-                name: spec.name.clone(),
+                name: name.to_owned(),
                 reason,
             }
         })?;
@@ -402,6 +440,46 @@ mod tests {
         let err =
             Settings::check(&schema(), [("password".into(), plain("literal".into()))]).unwrap_err();
         assert!(err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn list_settings() {
+        let schema = [
+            SettingSpec::strings("texts", "extra texts"),
+            SettingSpec::strings("modes", "modes").choices(&["a", "b"]),
+        ];
+        let list = |v: Value| [("texts".to_owned(), plain(v))];
+        let s = Settings::check(&schema, list(serde_json::json!(["One.", "two"]))).unwrap();
+        assert_eq!(s.strings("texts"), ["One.", "two"]);
+        assert!(s.strings("modes").is_empty(), "not given: empty");
+        let s = Settings::check(&schema, list(serde_json::json!([]))).unwrap();
+        assert!(s.strings("texts").is_empty());
+        let err = Settings::check(&schema, list("One.\ntwo".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "setting `texts` must be a list of strings, like [\"one\", \"two\"], not the string \"One.\ntwo\""
+        );
+        let err = Settings::check(&schema, list(serde_json::json!(["a", 3]))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "setting `texts[1]` must be of type string, not the number 3"
+        );
+        let err = Settings::check(
+            &schema,
+            [("modes".into(), plain(serde_json::json!(["a", "c"])))],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`modes[1]` must be one of a, b"),
+            "{err}"
+        );
+        // Across the plugin boundary and back.
+        let mut obj = Map::new();
+        obj.insert("texts".into(), serde_json::json!(["x"]));
+        assert_eq!(
+            Settings::from_json(&schema, obj).unwrap().strings("texts"),
+            ["x"]
+        );
     }
 
     #[test]

@@ -80,8 +80,10 @@
 //! rekey_api::export_connector!(Hello);
 //! ```
 //!
-//! `connectors/example` in the rekey repository is a fuller connector, with tests
-//! against a simulator; copy it to start an in-house one.
+//! To start a connector of your own, copy `templates/connector` from the rekey
+//! repository: a complete connector for a small directory (token login, paged
+//! listing, one user a request) in under 80 lines, with a fake of that directory
+//! and the conformance kit in its tests. `connectors/example` is a fuller tour.
 //!
 //! # Map
 //!
@@ -104,13 +106,21 @@
 //!     refresh token or by logging in again), one renewal at a time, and once more
 //!     after a 401;
 //!   - [`listing`]: [`PagedListing`] hands out in pages a list the vendor returns
-//!     all at once, and shares what it fetched;
-//!   - [`per_user`]: [`match_per_user`] turns a per-user reply into one outcome per
+//!     all at once, and shares what it fetched; [`numbered_page`] pages a listing
+//!     the vendor pages by number;
+//!   - [`per_user`]: [`match_per_user`] (and [`match_per_user_by`], for ids the
+//!     vendor compares its own way) turns a per-user reply into one outcome per
 //!     user of the request;
 //!   - [`reset_one_by_one`] for vendors that take one user a request.
 //! - **HTTP**: the `rekey-http` crate's `VendorHttp` (TLS policy, the target's rate
 //!   limit, retryable statuses, log-safe requests, and `send_with_token` for a
 //!   [`TokenSession`]).
+//! - **Testing** (feature `testing`, for a connector's dev-dependencies):
+//!   `rekey_api::testing::FakeVendor`, a stand-in for the vendor on 127.0.0.1 whose
+//!   routes are closures over a plain request and response, and
+//!   `rekey_api::testing::create`, the connector created in-process from settings
+//!   written as JSON, checked as the host checks them. The conformance kit
+//!   (`rekey-conformance`) then checks the connector against the contract.
 //!
 //! # What the SDK guarantees a connector
 //!
@@ -130,17 +140,23 @@ pub mod listing;
 pub mod per_user;
 mod request_shape;
 pub mod status_map;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod token_session;
 
+/// The attribute for `impl Connector` and `impl TokenSource` blocks, re-exported
+/// so that a connector needs no dependency of its own on `async-trait`.
+#[doc(no_inline)]
+pub use async_trait::async_trait;
 pub use connector::{Connector, Plugin, reset_one_by_one};
 #[doc(no_inline)]
-pub use listing::{PagedListing, UserList};
+pub use listing::{PagedListing, UserList, numbered_page};
 #[doc(no_inline)]
-pub use per_user::{IdCase, match_per_user};
+pub use per_user::{IdCase, match_per_user, match_per_user_by};
 #[doc(inline)]
 pub use rekey_abi::secret;
 pub use rekey_abi::{
-    Applied, Batching, Capability, Charset, CheckReport, ConnectorError, CreateContext,
+    Applied, Batching, Capability, CharClass, Charset, CheckReport, ConnectorError, CreateContext,
     CredentialKind, ErrorKind, Metadata, NewPassword, PasswordRules, ResetItem, ResetRequest,
     Secret, SettingSpec, SettingType, SettingValue, Settings, SettingsError, UserEntry,
     UserOutcome, UserPage, check_root_url, is_valid_name, json_error_position,
@@ -148,4 +164,4 @@ pub use rekey_abi::{
 #[doc(no_inline)]
 pub use status_map::StatusMap;
 #[doc(no_inline)]
-pub use token_session::{Attempt, Grant, Lease, TokenSession, TokenSource};
+pub use token_session::{Attempt, Grant, Lease, TokenReply, TokenSession, TokenSource};

@@ -176,6 +176,50 @@ impl<D: UserList> PagedListing<D> {
     }
 }
 
+/// One page of a listing the vendor pages by number (`?page=1`, `?page=2`, ...,
+/// `page_size` accounts a page): `fetch` gets the number of the page to fetch (1
+/// for the first page, then the one the cursor names), and a full page is followed
+/// by the next, so the listing ends at the first page that is not full.
+///
+/// ```
+/// use rekey_api::{ConnectorError, UserEntry, numbered_page};
+///
+/// # async fn demo() -> Result<(), ConnectorError> {
+/// // A vendor with 5 accounts, 2 a page.
+/// let fetch = |page: u64| async move {
+///     let first = (page - 1) * 2;
+///     Ok((first..5.min(first + 2)).map(|i| UserEntry::new(format!("u{i}"))).collect())
+/// };
+/// let one = numbered_page(None, 2, fetch).await?;
+/// let two = numbered_page(one.next, 2, fetch).await?;
+/// let three = numbered_page(two.next, 2, fetch).await?;
+/// assert_eq!(three.users.len(), 1);
+/// assert!(three.next.is_none());
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub async fn numbered_page<F, Fut>(
+    cursor: Option<String>,
+    page_size: usize,
+    fetch: F,
+) -> Result<UserPage, ConnectorError>
+where
+    F: FnOnce(u64) -> Fut,
+    Fut: Future<Output = Result<Vec<UserEntry>, ConnectorError>>,
+{
+    let page: u64 = match &cursor {
+        None => 1,
+        Some(cursor) => cursor
+            .parse()
+            .ok()
+            .filter(|&page| page >= 1)
+            .ok_or_else(|| ConnectorError::fatal(format!("unknown listing cursor `{cursor}`")))?,
+    };
+    let users = fetch(page).await?;
+    let next = (users.len() >= page_size.max(1)).then(|| (page + 1).to_string());
+    Ok(UserPage { users, next })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -274,5 +318,23 @@ mod tests {
         );
         assert!(a.is_ok() && b.is_ok() && c.is_ok());
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn numbered_pages_end_at_the_first_short_page() {
+        let fetch = |page: u64| async move {
+            Ok((0..if page < 3 { 3 } else { 0 })
+                .map(|i| UserEntry::new(format!("p{page}-{i}")))
+                .collect())
+        };
+        let first = numbered_page(None, 3, fetch).await.unwrap();
+        assert_eq!(first.users[0].id, "p1-0");
+        assert_eq!(first.next.as_deref(), Some("2"));
+        let third = numbered_page(Some("3".into()), 3, fetch).await.unwrap();
+        assert!(third.users.is_empty() && third.next.is_none());
+        for bad in ["0", "x", "-1"] {
+            let error = numbered_page(Some(bad.into()), 3, fetch).await.unwrap_err();
+            assert!(error.message.contains("unknown listing cursor"), "{bad}");
+        }
     }
 }

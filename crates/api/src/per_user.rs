@@ -55,11 +55,33 @@ pub fn match_per_user<'a, R>(
     users: impl IntoIterator<Item = &'a str>,
     replies: impl IntoIterator<Item = (String, R)>,
     ids: IdCase,
+    outcome: impl FnMut(R) -> Result<Applied, ConnectorError>,
+) -> Vec<UserOutcome> {
+    match_per_user_by(users, replies, |id| ids.key(id), outcome)
+}
+
+/// [`match_per_user`] for ids that compare in the vendor's own way: two ids name
+/// the same user when `key` makes the same string of them (a directory that
+/// writes a GUID with or without braces, say).
+///
+/// ```
+/// use rekey_api::{Applied, match_per_user_by};
+///
+/// let bare = |id: &str| id.trim_matches(['{', '}']).to_ascii_lowercase();
+/// let replies = vec![("{AB-12}".to_owned(), ())];
+/// let outcomes = match_per_user_by(["ab-12"], replies, bare, |()| Ok(Applied::default()));
+/// assert!(outcomes[0].result.is_ok());
+/// assert_eq!(outcomes[0].user, "ab-12", "the request's spelling");
+/// ```
+pub fn match_per_user_by<'a, R>(
+    users: impl IntoIterator<Item = &'a str>,
+    replies: impl IntoIterator<Item = (String, R)>,
+    key: impl Fn(&str) -> String,
     mut outcome: impl FnMut(R) -> Result<Applied, ConnectorError>,
 ) -> Vec<UserOutcome> {
     let mut by_id: HashMap<String, R> = HashMap::new();
     for (id, reply) in replies {
-        match by_id.entry(ids.key(&id)) {
+        match by_id.entry(key(&id)) {
             Entry::Occupied(_) => {
                 tracing::warn!(user = %id, "the vendor's reply holds this user twice; the first result counts");
             }
@@ -72,7 +94,7 @@ pub fn match_per_user<'a, R>(
         .into_iter()
         .map(|user| UserOutcome {
             user: user.to_owned(),
-            result: match by_id.remove(&ids.key(user)) {
+            result: match by_id.remove(&key(user)) {
                 Some(reply) => outcome(reply),
                 None => Err(ConnectorError::fatal(
                     "the vendor's reply has no result for this user; whether it was reset is unknown",

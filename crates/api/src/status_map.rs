@@ -42,6 +42,9 @@ use crate::{ConnectorError, ErrorKind};
 pub struct StatusMap {
     kinds: Vec<(u16, ErrorKind)>,
     hints: Vec<(u16, String)>,
+    /// The field of a JSON error body that holds the vendor's message; `None`:
+    /// `message`.
+    message_field: Option<String>,
 }
 
 impl StatusMap {
@@ -61,6 +64,14 @@ impl StatusMap {
     pub fn hint(mut self, status: u16, hint: impl Into<String>) -> Self {
         self.hints.retain(|(s, _)| *s != status);
         self.hints.push((status, hint.into()));
+        self
+    }
+
+    /// Where the vendor's JSON error bodies hold their message for people
+    /// (`{"details": "..."}`); the default is `message`. Read by
+    /// [`error_in_body`](Self::error_in_body).
+    pub fn message_field(mut self, field: impl Into<String>) -> Self {
+        self.message_field = Some(field.into());
         self
     }
 
@@ -94,6 +105,29 @@ impl StatusMap {
             text.push_str(hint);
         }
         ConnectorError::new(self.kind(status), text)
+    }
+}
+
+impl StatusMap {
+    /// [`error`](Self::error) for a reply whose body is `body`: the message is the
+    /// string in the body's [message field](Self::message_field), if the body is a
+    /// JSON object that has one. The rest of the body is never quoted (it may echo
+    /// a password). `rekey-http`'s `VendorHttp::checked` calls this.
+    ///
+    /// ```
+    /// use rekey_api::{ErrorKind, StatusMap};
+    ///
+    /// let statuses = StatusMap::new().on(422, ErrorKind::PolicyRejected);
+    /// let body = br#"{"message": "too short", "password": "echoed"}"#;
+    /// let error = statuses.error_in_body(422, "PUT password", body);
+    /// assert_eq!(error.message, "PUT password: HTTP 422: too short");
+    /// assert_eq!(statuses.error_in_body(502, "GET x", b"<html>").message, "GET x: HTTP 502: no message");
+    /// ```
+    pub fn error_in_body(&self, status: u16, what: &str, body: &[u8]) -> ConnectorError {
+        let field = self.message_field.as_deref().unwrap_or("message");
+        let body: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let message = body.as_ref().and_then(|b| b.get(field)?.as_str());
+        self.error(status, what, message)
     }
 }
 
@@ -149,5 +183,26 @@ mod tests {
         assert_eq!(error.message, "GET users/x: HTTP 404: no message: b");
         // Another connector's map is unaffected.
         assert_eq!(StatusMap::new().kind(404), ErrorKind::Rejected);
+    }
+
+    #[test]
+    fn messages_come_from_the_vendors_field_only() {
+        let odin = StatusMap::new().message_field("details");
+        let body = br#"{"details": "[Error 4961] rules", "message": "secret-echo"}"#;
+        assert_eq!(
+            odin.error_in_body(400, "PUT", body).message,
+            "PUT: HTTP 400: [Error 4961] rules"
+        );
+        let plain = StatusMap::new();
+        assert_eq!(
+            plain
+                .error_in_body(400, "PUT", br#"{"message": 7}"#)
+                .message,
+            "PUT: HTTP 400: no message"
+        );
+        assert_eq!(
+            plain.error_in_body(400, "PUT", br#"["message"]"#).message,
+            "PUT: HTTP 400: no message"
+        );
     }
 }

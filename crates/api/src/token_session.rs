@@ -32,6 +32,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -69,6 +70,43 @@ impl<R> Grant<R> {
             lifetime: self.lifetime,
             renewal,
         }
+    }
+}
+
+/// What many vendors' logins answer, in the shape of an OAuth 2.0 token reply
+/// (`access_token`, `expires_in` seconds, perhaps `refresh_token`; other fields
+/// are ignored): read it from the reply's JSON, and turn it into a [`Grant`].
+///
+/// ```
+/// use std::time::Duration;
+/// use rekey_api::{Grant, TokenReply};
+///
+/// let json = r#"{"access_token": "t-1", "token_type": "Bearer", "expires_in": 3600}"#;
+/// let reply: TokenReply = serde_json::from_str(json).unwrap();
+/// let grant: Grant = reply.into();
+/// assert_eq!(grant.lifetime, Some(Duration::from_secs(3600)));
+/// ```
+///
+/// A source that renews with the refresh token keeps it:
+/// `Grant::from(reply).with_renewal(refresh_token)`.
+#[derive(Debug, Deserialize)]
+pub struct TokenReply {
+    /// The access token.
+    pub access_token: Secret,
+    /// How long the token lives, in seconds, when the vendor says.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// A token to renew the access token with, when the vendor gives one.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+}
+
+impl From<TokenReply> for Grant {
+    fn from(reply: TokenReply) -> Grant {
+        Grant::new(
+            reply.access_token,
+            reply.expires_in.map(Duration::from_secs),
+        )
     }
 }
 

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use rekey_api::{
-    Attempt, ConnectorError, CreateContext, ErrorKind, Secret, Settings, TokenSession, TokenSource,
-    check_root_url,
+    Attempt, ConnectorError, CreateContext, ErrorKind, Secret, Settings, StatusMap, TokenSession,
+    TokenSource, check_root_url,
 };
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Request, RequestBuilder, Response, StatusCode};
@@ -90,6 +90,18 @@ impl VendorHttp {
             base,
             limiter: options.rate.and_then(RateLimiter::new),
         })
+    }
+
+    /// A client for the target's `url` setting (the server's root) and the API under
+    /// `api_path`, with the options of [`HttpOptions::from_settings`]: what
+    /// `Plugin::create` of most connectors starts with.
+    pub fn from_settings(
+        settings: &Settings,
+        context: &CreateContext,
+        api_path: &str,
+    ) -> Result<Self, ConnectorError> {
+        let options = HttpOptions::from_settings(settings, context);
+        VendorHttp::new(settings.str("url")?, api_path, &options)
     }
 
     /// The API's base URL (ends with `/`).
@@ -255,6 +267,23 @@ impl VendorHttp {
             .with_retry_after(retry_after(response.headers()))),
             _ => Ok(response),
         }
+    }
+
+    /// `response` if its status is a success; otherwise that status as the error
+    /// `statuses` gives it for `what` (`"PUT password"`), carrying the vendor's
+    /// message from the JSON body ([`StatusMap::error_in_body`]), never the raw body.
+    pub async fn checked(
+        &self,
+        response: Response,
+        statuses: &StatusMap,
+        what: &str,
+    ) -> Result<Response, ConnectorError> {
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = self.body(response).await?;
+        Err(statuses.error_in_body(status, what, &body))
     }
 
     /// Reads a reply body, refusing one larger than [`REPLY_LIMIT`].

@@ -3,7 +3,7 @@
 use rand::rngs::SysRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{CryptoRng, Rng};
-use rekey_api::{PasswordRules, Secret};
+use rekey_api::{CharClass, PasswordRules, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -164,22 +164,46 @@ impl PasswordPolicy {
         Ok(generator)
     }
 
-    /// Checks the policy against a vendor's rules: every character it can produce
-    /// must be accepted, and the length must fit.
+    /// Checks the policy against a vendor's rules, so that every password its
+    /// generator makes meets them: its length within the vendor's, a minimum of at
+    /// least one for each class the vendor requires, and only symbols the vendor
+    /// accepts (letters and digits are ASCII, which every charset holds).
     pub fn check_vendor_rules(&self, rules: &PasswordRules) -> Result<(), PolicyError> {
+        let refuse = |why: String| Err(PolicyError::VendorRules(why));
         if let Some(max) = rules.max_length
             && self.length > max
         {
-            return Err(PolicyError::VendorRules(format!(
-                "length {} is longer than the vendor's maximum of {max}",
+            return refuse(format!(
+                "length {} is longer than the vendor's maximum of {max}: set length to {max} or less",
                 self.length
-            )));
+            ));
+        }
+        if let Some(min) = rules.min_length
+            && self.length < min
+        {
+            return refuse(format!(
+                "length {} is shorter than the vendor's minimum of {min}: set length to {min} or more",
+                self.length
+            ));
+        }
+        for class in &rules.required {
+            let (setting, min) = match class {
+                CharClass::Lower => ("min_lower", self.min_lower),
+                CharClass::Upper => ("min_upper", self.min_upper),
+                CharClass::Digit => ("min_digit", self.min_digit),
+                CharClass::Symbol => ("min_symbol", self.min_symbol),
+            };
+            if min == 0 {
+                return refuse(format!(
+                    "the vendor requires a {class} in every password, and {setting} is 0: set {setting} = 1 or more"
+                ));
+            }
         }
         if let Some(bad) = self.symbols.chars().find(|c| !rules.charset.allows(*c)) {
-            return Err(PolicyError::VendorRules(format!(
+            return refuse(format!(
                 "the symbol `{bad}` is not accepted; the vendor accepts only {}",
                 rules.charset
-            )));
+            ));
         }
         Ok(())
     }
@@ -425,10 +449,9 @@ mod tests {
 
     #[test]
     fn vendor_rules() {
-        let rules = PasswordRules {
-            charset: rekey_api::Charset::PrintableAscii,
-            max_length: Some(32),
-        };
+        let rules = PasswordRules::new()
+            .charset(rekey_api::Charset::PrintableAscii)
+            .length(..=32);
         assert!(PasswordPolicy::default().check_vendor_rules(&rules).is_ok());
         let long = policy(40, [1, 1, 1, 1], "!", "");
         assert!(
@@ -436,6 +459,24 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("32")
+        );
+        let rules = PasswordRules::new()
+            .length(12..)
+            .require([CharClass::Upper, CharClass::Digit]);
+        assert!(PasswordPolicy::default().check_vendor_rules(&rules).is_ok());
+        assert_eq!(
+            policy(8, [1, 1, 1, 1], "!", "")
+                .check_vendor_rules(&rules)
+                .unwrap_err()
+                .to_string(),
+            "the policy does not suit this connector: length 8 is shorter than the vendor's minimum of 12: set length to 12 or more"
+        );
+        assert_eq!(
+            policy(16, [1, 1, 0, 1], "!", "")
+                .check_vendor_rules(&rules)
+                .unwrap_err()
+                .to_string(),
+            "the policy does not suit this connector: the vendor requires a digit in every password, and min_digit is 0: set min_digit = 1 or more"
         );
     }
 
@@ -547,6 +588,54 @@ mod tests {
                 || (sum < policy.length
                     && (available(LOWER) || available(UPPER) || available(DIGITS) || available(&safe_symbols)));
             prop_assert_eq!(policy.generator().is_ok(), possible && can_start);
+        }
+    }
+
+    /// A connector's password rules, often ones the default policies can meet.
+    fn any_vendor_rules() -> impl Strategy<Value = PasswordRules> {
+        (
+            prop_oneof![
+                Just(rekey_api::Charset::Any),
+                Just(rekey_api::Charset::PrintableAscii)
+            ],
+            proptest::option::of(0..=24usize),
+            proptest::option::of(8..=80usize),
+            proptest::sample::subsequence(CharClass::ALL.to_vec(), 0..=4),
+        )
+            .prop_map(|(charset, min, max, required)| PasswordRules {
+                charset,
+                min_length: min,
+                max_length: max,
+                required,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn generated_values_meet_the_vendors_rules(policy in valid_policy(), rules in any_vendor_rules()) {
+            // The host opens a target only when both checks pass; from then on
+            // every generated value must pass the check a known value gets.
+            if let (Ok(generator), Ok(())) = (policy.generator(), policy.check_vendor_rules(&rules)) {
+                for _ in 0..20 {
+                    let password = generator.generate();
+                    prop_assert_eq!(rules.check(password.expose()), Ok(()), "{:?} {:?}", policy, rules);
+                }
+            }
+        }
+
+        #[test]
+        fn vendor_rules_refuse_only_what_could_break_them(policy in valid_policy(), rules in any_vendor_rules()) {
+            let min_of = |class: &CharClass| match class {
+                CharClass::Lower => policy.min_lower,
+                CharClass::Upper => policy.min_upper,
+                CharClass::Digit => policy.min_digit,
+                CharClass::Symbol => policy.min_symbol,
+            };
+            let fits = rules.min_length.is_none_or(|min| policy.length >= min)
+                && rules.max_length.is_none_or(|max| policy.length <= max)
+                && rules.required.iter().all(|class| min_of(class) > 0)
+                && policy.symbols.chars().all(|c| rules.charset.allows(c));
+            prop_assert_eq!(policy.check_vendor_rules(&rules).is_ok(), fits);
         }
     }
 }

@@ -189,7 +189,7 @@ fn show_one(plugins: &PluginPath, config: Option<&Config>, name: &str) -> Comman
         }
         rows.push(vec![
             spec.name.clone(),
-            spec.ty.to_string(),
+            spec.type_text(),
             yes_no(spec.required),
             yes_no(spec.secret),
             spec.default
