@@ -274,6 +274,16 @@ impl Journal {
         let job = job.to_owned();
         self.writer
             .read(move |tx| {
+                // Most of the time no other job is open: then there is nothing to
+                // look up, user by user.
+                let others: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM jobs WHERE id <> ?1 AND state NOT IN ('finished', 'discarded'))",
+                    params![job],
+                    |row| row.get(0),
+                )?;
+                if !others {
+                    return Ok(None);
+                }
                 tx.query_row(
                     "SELECT other.job, other.target, other.user
                      FROM users AS mine

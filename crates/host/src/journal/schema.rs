@@ -29,11 +29,11 @@ CREATE TABLE IF NOT EXISTS users (
     state    INTEGER NOT NULL,
     password TEXT,
     detail   TEXT,
-    UNIQUE (job, target, user_key)
+    -- A user once per job and target; and, led by target and user id, the index that
+    -- finds the same user in other jobs (a user may be in one open job at a time).
+    UNIQUE (target, user_key, job)
 );
 CREATE INDEX IF NOT EXISTS users_by_job ON users (job, target, id);
--- Finds a user in other jobs (a user may be in one open job at a time).
-CREATE INDEX IF NOT EXISTS users_by_key ON users (target, user_key);
 -- Work the journal owes: `scrub` = erased passwords may linger in free pages or
 -- the write-ahead log until the next VACUUM and checkpoint.
 CREATE TABLE IF NOT EXISTS pending_work (

@@ -330,3 +330,42 @@ async fn files_are_private_and_ids_resolve_by_prefix() {
     );
     assert_eq!(journal.jobs().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_operation_that_fails_changes_nothing_while_the_others_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal_with_job(dir.path(), "j1").await;
+    // Held, so that the next two operations share one group transaction.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    journal.writer.enqueue(move |_| {
+        let _ = held.recv();
+        Ok(())
+    });
+    let failing = journal.writer.call(|tx| {
+        tx.execute(
+            "UPDATE jobs SET stop_reason = 'half done' WHERE id = 'j1'",
+            [],
+        )?;
+        tx.execute("INSERT INTO no_such_table VALUES (1)", [])
+            .map(drop)
+    });
+    let passing = journal.writer.call(|tx| {
+        tx.execute("UPDATE jobs SET state = 'stopped' WHERE id = 'j1'", [])
+            .map(drop)
+    });
+    // Both are queued (first poll) while the writer is held, then it goes on.
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+    };
+    let (failing, passing, ()) = tokio::join!(failing, passing, release);
+    assert!(failing.is_err());
+    passing.unwrap();
+    let job = journal.job("j1").await.unwrap();
+    assert_eq!(
+        job.state,
+        JobState::Stopped,
+        "the other operation committed"
+    );
+    assert_eq!(job.stop_reason, None, "the failed operation left nothing");
+}

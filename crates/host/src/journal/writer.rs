@@ -226,17 +226,21 @@ impl Drop for Writer {
 /// Runs one operation inside the group's transaction in a savepoint of its own, so
 /// that an operation that fails changes nothing, whatever the others do.
 fn run_atomically(tx: &Transaction<'_>, run: Box<Run>) -> Result<Value, String> {
-    tx.execute_batch("SAVEPOINT op")
-        .map_err(|e| e.to_string())?;
-    let result = run(tx);
-    let end = if result.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
+    let statement = |sql: &str| -> Result<(), String> {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(drop)
+            .map_err(|e| e.to_string())
     };
-    match tx.execute_batch(end) {
+    statement("SAVEPOINT op")?;
+    let result = run(tx);
+    let ended = match &result {
+        Ok(_) => statement("RELEASE op"),
+        Err(_) => statement("ROLLBACK TO op").and_then(|()| statement("RELEASE op")),
+    };
+    match ended {
         Ok(()) => result,
-        Err(error) => Err(result.err().unwrap_or_else(|| error.to_string())),
+        Err(error) => Err(result.err().unwrap_or(error)),
     }
 }
 
