@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS users (
     -- finds the same user in other jobs (a user may be in one open job at a time).
     UNIQUE (target, user_key, job)
 );
-CREATE INDEX IF NOT EXISTS users_by_job ON users (job, target, id);
+-- A job's users in id order (a target's users are planned together, so its pending
+-- users are a contiguous run of this index).
+CREATE INDEX IF NOT EXISTS users_by_job ON users (job, id);
 -- Work the journal owes: `scrub` = erased passwords may linger in free pages or
 -- the write-ahead log until the next VACUUM and checkpoint.
 CREATE TABLE IF NOT EXISTS pending_work (
