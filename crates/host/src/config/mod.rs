@@ -152,7 +152,7 @@ impl Config {
     }
 
     /// Reads and checks the config at `path`, which must be trusted (see
-    /// [`trust`](crate::trust)): whoever can change it decides what rekey runs.
+    /// [`trust`]): whoever can change it decides what rekey runs.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = trust::read_trusted(path, "config file", CONFIG_FILE_LIMIT)?;
         let private = is_private(path)?;

@@ -92,7 +92,7 @@ pub(super) fn temporary_path(path: &Path) -> PathBuf {
 }
 
 /// Files a results file may have been written aside to, by any process, beside
-/// `path` (see [`temporary_path`]).
+/// `path` (see `temporary_path`).
 pub fn files_aside(path: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
