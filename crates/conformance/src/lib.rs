@@ -16,16 +16,7 @@
 //! user and checks the outcome.
 //!
 //! ```no_run
-//! # async fn demo(settings: Vec<(String, rekey_api::SettingValue)>) {
-//! # struct Mine;
-//! # #[async_trait::async_trait] impl rekey_api::Connector for Mine {
-//! #   async fn check(&self) -> Result<rekey_api::CheckReport, rekey_api::ConnectorError> { todo!() }
-//! #   async fn reset(&self, _: rekey_api::ResetRequest) -> Result<Vec<rekey_api::UserOutcome>, rekey_api::ConnectorError> { todo!() }
-//! # }
-//! # impl rekey_api::Plugin for Mine {
-//! #   fn metadata() -> rekey_api::Metadata { todo!() }
-//! #   fn create(_: rekey_api::Settings, _: rekey_api::CreateContext) -> Result<Self, rekey_api::ConnectorError> { todo!() }
-//! # }
+//! # async fn demo<Mine: rekey_api::Plugin>(settings: Vec<(String, rekey_api::SettingValue)>) {
 //! let kit = rekey_conformance::Kit::new(settings, "A-valid-new-password-1".into());
 //! let subject = rekey_conformance::InProcess::<Mine>::new(std::env::temp_dir());
 //! kit.run(&subject).await.assert_passed();

@@ -6,7 +6,7 @@
 //! config. The modules, from the outside in: the command line ([`cli`]) and its
 //! commands ([`commands`]), which build or load a job's [`definition`] and hand it
 //! to the [`job`] runner; the config ([`config`]); finding connectors
-//! ([`plugins`]) and loading libraries ([`ffi`], the host's only `unsafe` code) or
+//! ([`plugins`]) and loading libraries ([`ffi`], the one module that calls into foreign code) or
 //! running programs ([`program`]), and opening targets ([`target`], with a
 //! [`deadline`] on every connector call); the
 //! job [`engine`], which owns its types and ports; the durable
