@@ -143,10 +143,22 @@ impl PasswordPolicy {
         if all.is_empty() {
             return Err(PolicyError::NoCharacters);
         }
+        let starts = std::array::from_fn(|source| {
+            let chars = match source {
+                FREE => &all,
+                class => &classes[class].chars,
+            };
+            chars
+                .iter()
+                .copied()
+                .filter(|&b| is_safe_start(b))
+                .collect()
+        });
         let generator = PasswordGenerator {
             length: self.length,
             classes,
             all,
+            starts,
         };
         // Some position must be able to start the password: a class with a minimum
         // that has a safe character, or a free position with any safe character.
@@ -155,7 +167,7 @@ impl PasswordPolicy {
                 FREE => sum < self.length,
                 class => generator.classes[class].min > 0,
             };
-            used && generator.source(source).iter().any(|&b| is_safe_start(b))
+            used && !generator.starts[source].is_empty()
         });
         if !can_start {
             return Err(PolicyError::FormulaOnly);
@@ -260,6 +272,8 @@ pub struct PasswordGenerator {
     length: usize,
     classes: [Class; 4],
     all: Vec<u8>,
+    /// Each source's characters that may begin a password, by source.
+    starts: [Vec<u8>; SOURCES],
 }
 
 impl PasswordGenerator {
@@ -276,7 +290,7 @@ impl PasswordGenerator {
         }
         sources.resize(self.length, FREE);
         sources.shuffle(rng);
-        let can_start = |source: usize| self.source(source).iter().any(|&b| is_safe_start(b));
+        let can_start = |source: usize| !self.starts[source].is_empty();
         if !can_start(sources[0]) {
             let starts: Vec<usize> = (1..self.length)
                 .filter(|&i| can_start(sources[i]))
@@ -287,17 +301,15 @@ impl PasswordGenerator {
             sources.swap(0, swap);
         }
         let mut text = String::with_capacity(self.length);
-        let mut first: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
         for (i, &source) in sources.iter().enumerate() {
-            let chars = self.source(source);
-            let pick = if i == 0 {
-                first.extend(chars.iter().copied().filter(|&b| is_safe_start(b)));
-                *first
-                    .choose(rng)
-                    .expect("checked: the first source can start")
+            let chars = if i == 0 {
+                &self.starts[source]
             } else {
-                *chars.choose(rng).expect("checked non-empty")
+                self.source(source)
             };
+            let pick = *chars
+                .choose(rng)
+                .expect("checked: every source is non-empty, the first can start");
             text.push(char::from(pick));
         }
         Secret::new(text)
