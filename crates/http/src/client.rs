@@ -190,10 +190,10 @@ impl VendorHttp {
                     if !self.take_slot_in_hand() {
                         return Ok(Attempt::Readmit);
                     }
-                    let what = format!("{} {}", request.method(), request.url().path());
+                    let method = request.method().clone();
                     let response = self.execute(request).await?;
                     Ok(if response.status() == StatusCode::UNAUTHORIZED {
-                        Attempt::Refused(format!("{what}: HTTP 401"))
+                        Attempt::Refused(format!("{method} {}: HTTP 401", response.url().path()))
                     } else {
                         Attempt::Done(response)
                     })
