@@ -1,4 +1,5 @@
-//! The example rekey connector: copy this crate to write your own.
+//! The example rekey connector: the fuller tour of the SDK. To write your own, start
+//! from `templates/connector` (80 lines) and come here for what it does not show.
 //!
 //! It resets passwords and PINs on *Acme Directory*, a small, fictional in-house
 //! JSON API (simulated by `rekey_sim::inhouse`), and on the way uses every part of
