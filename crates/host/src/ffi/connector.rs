@@ -1,5 +1,6 @@
 //! [`PluginConnector`]: a connector running inside a library, seen through the
-//! [`Connector`] trait.
+//! [`Connector`](rekey_api::Connector) trait; its calls cross the library's
+//! function table ([`PluginInstance`]).
 
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -7,17 +8,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rekey_abi::ffi::PluginVTable;
-use rekey_abi::protocol::{self, GenerateReply, Request, ResetReply, Status, WireItem};
-use rekey_api::{
-    Batching, CheckReport, Connector, ConnectorError, CredentialKind, ErrorKind, ResetRequest,
-    Secret, UserOutcome, UserPage,
-};
+use rekey_abi::protocol::{self, Request, Status};
+use rekey_api::{Batching, ConnectorError, ErrorKind};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
 use super::library::PluginLibrary;
 use super::raw_bytes;
+use crate::wire::{Transport, WireConnector};
 
 /// A created connector instance inside a library; destroyed when dropped.
 pub(super) struct InstanceHandle {
@@ -50,7 +49,7 @@ type CompletionSender = oneshot::Sender<(i32, Zeroizing<Vec<u8>>)>;
 /// The host's completion callback: hands the reply to the waiting future.
 unsafe extern "C" fn on_complete(ctx: *mut c_void, status: i32, ptr: *const u8, len: usize) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `ctx` is the boxed sender `PluginConnector::call` leaked for this call,
+        // SAFETY: `ctx` is the boxed sender `PluginInstance::call_raw` leaked for this call,
         // and the library fires the completion exactly once, so it is reclaimed once.
         let sender = unsafe { Box::from_raw(ctx.cast::<CompletionSender>()) };
         // SAFETY: the payload is borrowed for the duration of this callback.
@@ -77,46 +76,36 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
-/// A connector running inside a library, seen through the [`Connector`] trait.
-pub struct PluginConnector {
+/// A connector running inside a library.
+pub type PluginConnector = WireConnector<PluginInstance>;
+
+/// A connector instance inside a library, and the library it runs in (kept loaded
+/// while the instance lives).
+pub struct PluginInstance {
     library: PluginLibrary,
     handle: Arc<InstanceHandle>,
-    batching: Batching,
 }
 
-impl std::fmt::Debug for PluginConnector {
+impl std::fmt::Debug for PluginInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginConnector")
+        f.debug_struct("PluginInstance")
             .field("library", &self.library)
-            .field("batching", &self.batching)
             .finish()
     }
 }
 
-impl PluginConnector {
-    pub(super) fn new(library: PluginLibrary, handle: InstanceHandle, batching: Batching) -> Self {
-        PluginConnector {
+impl PluginInstance {
+    /// The connector made by `create` in `library`.
+    pub(super) fn connector(
+        library: PluginLibrary,
+        handle: InstanceHandle,
+        batching: Batching,
+    ) -> PluginConnector {
+        let instance = PluginInstance {
             library,
             handle: Arc::new(handle),
-            batching: Batching {
-                max_users: batching.max_users.max(1),
-                ..batching
-            },
-        }
-    }
-
-    /// The library this connector runs in.
-    pub fn library(&self) -> &PluginLibrary {
-        &self.library
-    }
-
-    async fn call<T: DeserializeOwned>(
-        &self,
-        request: &Request,
-        what: &str,
-    ) -> Result<T, ConnectorError> {
-        let payload = self.call_raw(request).await?;
-        protocol::decode(&payload, what)
+        };
+        WireConnector::new(instance, batching)
     }
 
     async fn call_raw(&self, request: &Request) -> Result<Zeroizing<Vec<u8>>, ConnectorError> {
@@ -168,37 +157,13 @@ impl PluginConnector {
 }
 
 #[async_trait]
-impl Connector for PluginConnector {
-    fn batching(&self) -> Batching {
-        self.batching
-    }
-
-    async fn check(&self) -> Result<CheckReport, ConnectorError> {
-        self.call(&Request::Check, "check reply").await
-    }
-
-    async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
-        self.call(&Request::ListUsers { cursor }, "list_users reply")
-            .await
-    }
-
-    async fn generate(
+impl Transport for PluginInstance {
+    async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
-        kind: CredentialKind,
-        count: usize,
-    ) -> Result<Vec<Secret>, ConnectorError> {
-        let reply: GenerateReply = self
-            .call(&Request::Generate { kind, count }, "generate reply")
-            .await?;
-        Ok(reply.values)
-    }
-
-    async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
-        let request = Request::Reset {
-            kind: request.kind,
-            items: request.items.into_iter().map(WireItem::from).collect(),
-        };
-        let reply: ResetReply = self.call(&request, "reset reply").await?;
-        Ok(reply.outcomes.into_iter().map(UserOutcome::from).collect())
+        request: &Request,
+        what: &str,
+    ) -> Result<T, ConnectorError> {
+        let payload = self.call_raw(request).await?;
+        protocol::decode(&payload, what)
     }
 }

@@ -12,7 +12,7 @@ use rekey_api::{ConnectorError, CreateContext, Settings};
 use tracing::level_filters::LevelFilter;
 use zeroize::Zeroizing;
 
-use super::connector::{InstanceHandle, PluginConnector};
+use super::connector::{InstanceHandle, PluginConnector, PluginInstance};
 use super::log::{LogContext, host_log};
 
 /// This rekey's version, for messages about ABI versions.
@@ -193,7 +193,11 @@ impl PluginLibrary {
         }
         let handle = InstanceHandle::new(vtable, instance);
         let reply: CreateReply = protocol::decode(&reply, "create reply")?;
-        Ok(PluginConnector::new(self.clone(), handle, reply.batching))
+        Ok(PluginInstance::connector(
+            self.clone(),
+            handle,
+            reply.batching,
+        ))
     }
 }
 

@@ -21,7 +21,7 @@ mod connector;
 mod library;
 mod log;
 
-pub use connector::PluginConnector;
+pub use connector::{PluginConnector, PluginInstance};
 pub use library::{LoadError, LoadOptions, PluginLibrary};
 
 /// A borrowed byte slice from a pointer and a length; empty for a null pointer.

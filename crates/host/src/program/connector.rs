@@ -1,35 +1,35 @@
 //! [`ProgramConnector`]: a connector running in a program, seen through the
-//! [`Connector`] trait.
+//! [`Connector`](rekey_api::Connector) trait; its calls go through the program's
+//! pipes ([`ProgramCalls`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rekey_abi::program::reply_of;
-use rekey_abi::protocol::{GenerateReply, Request, ResetReply, Status, WireItem};
-use rekey_api::{
-    Batching, CheckReport, Connector, ConnectorError, CredentialKind, ErrorKind, ResetRequest,
-    Secret, UserOutcome, UserPage,
-};
+use rekey_abi::protocol::{Request, Status};
+use rekey_api::{Batching, ConnectorError, ErrorKind};
 use serde::de::DeserializeOwned;
 
 use super::process::{Answer, Process};
+use crate::wire::{Transport, WireConnector};
 
 /// How long a program has to answer a call it was asked to cancel at its
 /// deadline, before it counts as wedged and is stopped.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// A connector running in a program. Dropping it shuts the program down.
-pub struct ProgramConnector {
+pub type ProgramConnector = WireConnector<ProgramCalls>;
+
+/// Calls to a connector program, each bounded by a deadline.
+pub struct ProgramCalls {
     process: Process,
-    batching: Batching,
     deadline: Duration,
 }
 
-impl std::fmt::Debug for ProgramConnector {
+impl std::fmt::Debug for ProgramCalls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgramConnector")
+        f.debug_struct("ProgramCalls")
             .field("program", &self.process.name())
-            .field("batching", &self.batching)
             .finish()
     }
 }
@@ -50,23 +50,24 @@ impl Drop for AbandonOnDrop<'_> {
     }
 }
 
-impl ProgramConnector {
-    pub(super) fn new(process: Process, batching: Batching, deadline: Duration) -> Self {
-        ProgramConnector {
-            process,
-            batching: Batching {
-                max_users: batching.max_users.max(1),
-                ..batching
-            },
-            deadline,
-        }
+impl ProgramCalls {
+    /// The connector running in `process`.
+    pub(super) fn connector(
+        process: Process,
+        batching: Batching,
+        deadline: Duration,
+    ) -> ProgramConnector {
+        WireConnector::new(ProgramCalls { process, deadline }, batching)
     }
+}
 
+#[async_trait]
+impl Transport for ProgramCalls {
     /// Sends `request` and reads its reply as `T`. Past the deadline the call is
     /// cancelled in the program: answered within a grace period, it fails as a
     /// passing failure (like a library's call past its deadline); unanswered, the
     /// program is wedged, and is stopped.
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         request: &Request,
         what: &str,
@@ -115,47 +116,11 @@ impl ProgramConnector {
     }
 }
 
-#[async_trait]
-impl Connector for ProgramConnector {
-    fn batching(&self) -> Batching {
-        self.batching
-    }
-
-    async fn check(&self) -> Result<CheckReport, ConnectorError> {
-        self.call(&Request::Check, "check reply").await
-    }
-
-    async fn list_users(&self, cursor: Option<String>) -> Result<UserPage, ConnectorError> {
-        self.call(&Request::ListUsers { cursor }, "list_users reply")
-            .await
-    }
-
-    async fn generate(
-        &self,
-        kind: CredentialKind,
-        count: usize,
-    ) -> Result<Vec<Secret>, ConnectorError> {
-        let reply: GenerateReply = self
-            .call(&Request::Generate { kind, count }, "generate reply")
-            .await?;
-        Ok(reply.values)
-    }
-
-    async fn reset(&self, request: ResetRequest) -> Result<Vec<UserOutcome>, ConnectorError> {
-        let request = Request::Reset {
-            kind: request.kind,
-            items: request.items.into_iter().map(WireItem::from).collect(),
-        };
-        let reply: ResetReply = self.call(&request, "reset reply").await?;
-        Ok(reply.outcomes.into_iter().map(UserOutcome::from).collect())
-    }
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
-    use rekey_api::Settings;
+    use rekey_api::{Connector, Settings};
 
     use super::*;
     use crate::program::{Program, ProgramSpec};

@@ -35,7 +35,7 @@ use rekey_abi::protocol::{CreateReply, CreateRequestRef};
 use rekey_api::{ConnectorError, CreateContext, ErrorKind, Settings};
 use serde::Deserialize;
 
-pub use connector::ProgramConnector;
+pub use connector::{ProgramCalls, ProgramConnector};
 use process::Process;
 
 /// How long a program has to describe itself, and to create its connector (which
@@ -155,7 +155,7 @@ impl Program {
             .call_blocking(&create, "create", STARTUP)
             .map_err(|error| unusable(&process, error, "before it created its connector"))?;
         let reply: CreateReply = reply_of(&line, status, "create reply")?;
-        Ok(ProgramConnector::new(process, reply.batching, deadline))
+        Ok(ProgramCalls::connector(process, reply.batching, deadline))
     }
 }
 
